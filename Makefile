@@ -1,0 +1,56 @@
+# Everything a newcomer or CI needs, from nothing: `make run`, `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+RASA   := $(VENV)/bin/rasa
+STAMP  := $(VENV)/.installed
+# Rasa 3.6 runs on Python 3.10 only.
+PYTHON310 := $(or $(wildcard $(HOME)/.pyenv/versions/3.10.13/bin/python),$(shell command -v python3.10 2>/dev/null))
+
+export PYTHONPATH := $(CURDIR)
+export TF_CPP_MIN_LOG_LEVEL := 3
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export RASA_TELEMETRY_ENABLED := false
+
+.PHONY: help install run train test bench browser-deps clean
+
+help:
+	@echo "make run    install, train if needed, start backend + actions + Rasa + web chat"
+	@echo "make test   the whole test suite"
+	@echo "make train  train a model into models/"
+	@echo "make bench  benchmarks, one JSON line per figure"
+
+$(STAMP): requirements.txt requirements.lock pyproject.toml
+	@if [ -z "$(PYTHON310)" ]; then \
+	  echo "error: Python 3.10 not found (Rasa 3.6 needs it): install it with pyenv (3.10.13) or put python3.10 on PATH" >&2; exit 1; fi
+	@test -x $(PY) || $(PYTHON310) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip==24.2 setuptools==70.3.0 wheel==0.45.1
+	$(PY) -m pip install -q -r requirements.txt -c requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	@touch $@
+
+install: $(STAMP)
+
+train: install
+	$(PY) -m bot.cli train
+
+run: install
+	$(PY) -m bot.cli run
+
+# Headless Chromium for the web chat's browser test (Debian packages).
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: install browser-deps
+	$(PY) -m bot.cli train --if-missing
+	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: install
+	$(PY) -m bot.cli train --if-missing
+	$(PY) -m bot.bench
+
+clean:
+	rm -rf $(VENV) .run results test-output

@@ -1,0 +1,181 @@
+"""The one place that reads the environment.
+
+Every other module takes a `Settings` (or calls `get_settings()`), so tests can build their own
+without touching `os.environ`.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping, Optional, Tuple
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Used only when BACKEND_API_KEYS is unset, i.e. on a developer's machine; printed at start.
+DEV_API_KEY = "dev-key-hue-phan-anh"
+
+DEFAULT_TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
+DEFAULT_ZALO_API_BASE_URL = "https://openapi.zalo.me"
+DEFAULT_ZALO_OAUTH_URL = "https://oauth.zaloapp.com/v4/oa/access_token"
+
+
+class SettingsError(ValueError):
+    """A setting is present but unusable; the message says which and why."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _opt(env: Mapping[str, str], name: str) -> Optional[str]:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _list(env: Mapping[str, str], name: str) -> Tuple[str, ...]:
+    return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Network
+    host: str = "127.0.0.1"
+    rasa_port: int = 5005
+    actions_port: int = 5055
+    backend_port: int = 8000
+    webchat_port: int = 8080
+    rasa_api_token: Optional[str] = None
+
+    # Where things live on disk
+    data_dir: Path = PROJECT_ROOT / "data"
+    models_dir: Path = PROJECT_ROOT / "models"
+
+    # Routing backend (server side)
+    database_url: Optional[str] = None  # None: SQLite file under data_dir
+    backend_api_keys: Tuple[str, ...] = ()
+    backend_public_url: Optional[str] = None  # base of photo URLs handed out; None: local URL
+
+    # Routing backend (as the assistant sees it)
+    backend_url: Optional[str] = None  # Open311 base; None: the local backend
+    backend_api_key: Optional[str] = None
+    backend_timeout_s: float = 10.0
+
+    # Assistant stores; None: Rasa's in-process defaults
+    tracker_store_url: Optional[str] = None
+    lock_store_url: Optional[str] = None
+
+    # Geocoding: "offline" (shipped Huế data) or "nominatim" (needs internet)
+    geocoder: str = "offline"
+
+    # Telegram
+    telegram_token: Optional[str] = None
+    telegram_webhook_secret: Optional[str] = None
+    telegram_api_base_url: str = DEFAULT_TELEGRAM_API_BASE_URL
+    telegram_public_url: Optional[str] = None  # https base where Telegram can reach /webhooks/...
+
+    # Zalo Official Account
+    zalo_app_id: Optional[str] = None
+    zalo_oa_secret_key: Optional[str] = None
+    zalo_access_token: Optional[str] = None
+    zalo_refresh_token: Optional[str] = None
+    zalo_app_secret: Optional[str] = None
+    zalo_api_base_url: str = DEFAULT_ZALO_API_BASE_URL
+    zalo_oauth_url: str = DEFAULT_ZALO_OAUTH_URL
+
+    # Derived values -------------------------------------------------------------------------
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "backend.sqlite3"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.sqlite_path}"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def effective_backend_api_keys(self) -> Tuple[str, ...]:
+        return self.backend_api_keys or (DEV_API_KEY,)
+
+    @property
+    def effective_backend_url(self) -> str:
+        url = self.backend_url or f"http://127.0.0.1:{self.backend_port}/open311/v2"
+        return url.rstrip("/")
+
+    @property
+    def effective_backend_api_key(self) -> str:
+        return self.backend_api_key or self.effective_backend_api_keys[0]
+
+    @property
+    def effective_backend_public_url(self) -> str:
+        return (self.backend_public_url or f"http://127.0.0.1:{self.backend_port}").rstrip("/")
+
+    @property
+    def action_endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.actions_port}/webhook"
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_token)
+
+    @property
+    def zalo_enabled(self) -> bool:
+        return bool(self.zalo_app_id and self.zalo_oa_secret_key and self.zalo_access_token)
+
+    def check_exposure(self) -> None:
+        """Refuse to expose the unauthenticated HTTP API beyond this machine."""
+        if self.host not in ("127.0.0.1", "localhost", "::1") and not self.rasa_api_token:
+            raise SettingsError(
+                f"HOST={self.host} would expose Rasa's HTTP API without a token: "
+                "set RASA_API_TOKEN, or leave HOST unset to stay on 127.0.0.1"
+            )
+
+
+def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("DATA_DIR") or PROJECT_ROOT / "data")
+    return Settings(
+        host=env.get("HOST", "").strip() or "127.0.0.1",
+        rasa_port=_int(env, "RASA_PORT", 5005),
+        actions_port=_int(env, "ACTIONS_PORT", 5055),
+        backend_port=_int(env, "BACKEND_PORT", 8000),
+        webchat_port=_int(env, "WEBCHAT_PORT", 8080),
+        rasa_api_token=_opt(env, "RASA_API_TOKEN"),
+        data_dir=data_dir,
+        models_dir=Path(env.get("MODELS_DIR") or PROJECT_ROOT / "models"),
+        database_url=_opt(env, "DATABASE_URL"),
+        backend_api_keys=_list(env, "BACKEND_API_KEYS"),
+        backend_public_url=_opt(env, "BACKEND_PUBLIC_URL"),
+        backend_url=_opt(env, "BACKEND_URL"),
+        backend_api_key=_opt(env, "BACKEND_API_KEY"),
+        backend_timeout_s=float(env.get("BACKEND_TIMEOUT_S") or 10.0),
+        tracker_store_url=_opt(env, "TRACKER_STORE_URL"),
+        lock_store_url=_opt(env, "LOCK_STORE_URL"),
+        geocoder=(env.get("GEOCODER", "").strip() or "offline"),
+        telegram_token=_opt(env, "TELEGRAM_TOKEN"),
+        telegram_webhook_secret=_opt(env, "TELEGRAM_WEBHOOK_SECRET"),
+        telegram_api_base_url=_opt(env, "TELEGRAM_API_BASE_URL") or DEFAULT_TELEGRAM_API_BASE_URL,
+        telegram_public_url=_opt(env, "TELEGRAM_PUBLIC_URL"),
+        zalo_app_id=_opt(env, "ZALO_APP_ID"),
+        zalo_oa_secret_key=_opt(env, "ZALO_OA_SECRET_KEY"),
+        zalo_access_token=_opt(env, "ZALO_ACCESS_TOKEN"),
+        zalo_refresh_token=_opt(env, "ZALO_REFRESH_TOKEN"),
+        zalo_app_secret=_opt(env, "ZALO_APP_SECRET"),
+        zalo_api_base_url=_opt(env, "ZALO_API_BASE_URL") or DEFAULT_ZALO_API_BASE_URL,
+        zalo_oauth_url=_opt(env, "ZALO_OAUTH_URL") or DEFAULT_ZALO_OAUTH_URL,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
