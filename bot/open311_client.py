@@ -1,0 +1,227 @@
+"""The assistant's client of any Open311 GeoReport v2 server (the project's backend or the city's).
+
+Exceptions carry a Vietnamese message that is safe to show a citizen (`str(exc)`) and keep the
+technical detail apart for the logs. The api key never appears in either.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any, Callable, Dict, Iterable, List, Optional
+
+import aiohttp
+
+from .report_codes import normalize_report_code
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+_UNAVAILABLE = "Hệ thống tiếp nhận phản ánh đang tạm gián đoạn, vui lòng thử lại sau ít phút."
+
+
+class BackendUnavailable(Exception):
+    """The server cannot be reached, timed out, answered 5xx or nonsense."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(_UNAVAILABLE)
+        self.detail = detail
+
+
+class BackendRejected(Exception):
+    """The server refused the request (4xx) with an Open311 error body."""
+
+    def __init__(self, code: int, description: str) -> None:
+        self.code = code
+        self.description = description
+        if code in (401, 403):
+            # The citizen can do nothing about the assistant's own credentials.
+            message = _UNAVAILABLE
+        else:
+            # The project's backend writes "Vietnamese / English"; show a citizen the first half.
+            message = f"Hệ thống tiếp nhận không nhận yêu cầu: {description.split(' / ')[0]}"
+        super().__init__(message)
+
+
+def _error_description(body: Any, fallback: str) -> str:
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        return str(body[0].get("description") or fallback)
+    return fallback
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (list, tuple, set)):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
+class Open311Client:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout_s: float = 10,
+        retries: int = 2,
+        session: Optional[aiohttp.ClientSession] = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.retries = retries
+        self._session = session
+        self._owns_session = session is None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> "Open311Client":
+        return cls(
+            settings.effective_backend_url,
+            settings.effective_backend_api_key,
+            timeout_s=settings.backend_timeout_s,
+            **kwargs,
+        )
+
+    def __repr__(self) -> str:  # no api key in tracebacks or logs
+        return f"Open311Client({self.base_url!r})"
+
+    async def __aenter__(self) -> "Open311Client":
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Optional[Dict[str, str]] = None,
+        body: Optional[Callable[[], Any]] = None,
+        idempotent: bool = True,
+        missing_ok: bool = False,
+    ) -> Any:
+        """The JSON of a 2xx answer (None for a 404 when `missing_ok`).
+
+        `body` builds the payload afresh per attempt (a consumed FormData cannot be resent).
+        Retries, with backoff, only what is safe to repeat: idempotent calls after any transport
+        error or 5xx; a non-idempotent call (creating a report) only when the connection was
+        never made, because after a timeout, a dropped connection or a 5xx the server may
+        already have stored the report and a blind re-POST would file it twice.
+        """
+        url = f"{self.base_url}/{path}"
+        attempt = 0
+        while True:
+            try:
+                async with self._http().request(
+                    method, url, params=params, data=body() if body else None, timeout=self._timeout
+                ) as response:
+                    status = response.status
+                    try:
+                        payload = await response.json(content_type=None)
+                    except ValueError:
+                        payload = None
+            except aiohttp.ClientConnectorError as exc:
+                detail = f"{method} {path}: cannot connect ({exc.__class__.__name__})"
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                detail = f"{method} {path}: {exc.__class__.__name__}"
+                if not idempotent:
+                    raise BackendUnavailable(detail) from exc
+            else:
+                if 200 <= status < 300:
+                    if payload is None:
+                        raise BackendUnavailable(f"{method} {path}: HTTP {status} without JSON")
+                    return payload
+                if status == 404 and missing_ok:
+                    return None
+                if status == 404:
+                    # A list or a create cannot be "not found": BACKEND_URL points elsewhere.
+                    raise BackendUnavailable(f"{method} {path}: HTTP 404, check BACKEND_URL")
+                if status < 500:
+                    raise BackendRejected(status, _error_description(payload, f"HTTP {status}"))
+                detail = f"{method} {path}: HTTP {status}"
+                if not idempotent:
+                    raise BackendUnavailable(detail)
+            attempt += 1
+            if attempt > self.retries:
+                raise BackendUnavailable(detail)
+            log.warning("Open311 %s, retry %d of %d", detail, attempt, self.retries)
+            await asyncio.sleep(0.2 * 2 ** (attempt - 1))
+
+    async def services(self) -> List[Dict[str, Any]]:
+        return await self._call("GET", "services.json")
+
+    async def create_request(
+        self,
+        *,
+        service_code: str,
+        description: str,
+        lat: Optional[float] = None,
+        long: Optional[float] = None,
+        address_string: Optional[str] = None,
+        media_urls: Iterable[str] = (),
+        phone: Optional[str] = None,
+        device_id: Optional[str] = None,
+        account_id: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """The first element of the answer: `service_request_id` and `service_notice`."""
+        fields = [
+            ("api_key", self._api_key),
+            ("service_code", service_code),
+            ("description", description),
+            ("lat", lat),
+            ("long", long),
+            ("address_string", address_string),
+            ("phone", phone),
+            ("device_id", device_id),
+            ("account_id", account_id),
+        ]
+        # Repeated `media_url` is what any Open311 server understands for several photos.
+        fields += [("media_url", url) for url in media_urls]
+        form = [(name, str(value)) for name, value in fields if value not in (None, "")]
+        payload = await self._call(
+            "POST", "requests.json", body=lambda: aiohttp.FormData(form), idempotent=False
+        )
+        if not isinstance(payload, list) or not payload or not isinstance(payload[0], dict):
+            raise BackendUnavailable("POST requests.json: unexpected answer")
+        return payload[0]
+
+    async def get_request(self, code: str) -> Optional[Dict[str, Any]]:
+        """The report, or None when the server does not know it."""
+        request_id = normalize_report_code(code) or code.strip()
+        payload = await self._call("GET", f"requests/{request_id}.json", missing_ok=True)
+        return payload[0] if isinstance(payload, list) and payload else None
+
+    async def list_requests(self, **filters: Any) -> List[Dict[str, Any]]:
+        """Standard filters (`service_request_id`, `service_code`, `start_date`, `end_date`,
+        `status`) and the extensions `account_id`, `device_id`, `limit`; lists are comma-joined."""
+        params = {name: _param(value) for name, value in filters.items() if value is not None}
+        # Filtering by account or device needs the key on the project's backend (personal data).
+        params["api_key"] = self._api_key
+        return await self._call("GET", "requests.json", params=params)
+
+    async def upload_media(self, data: bytes, filename: str, content_type: str) -> str:
+        """Stores a photo on the backend (extension `media.json`); returns its URL."""
+
+        def form() -> aiohttp.FormData:
+            payload = aiohttp.FormData()
+            payload.add_field("api_key", self._api_key)
+            payload.add_field("file", data, filename=filename, content_type=content_type)
+            return payload
+
+        # Repeating an upload is harmless: at worst an unreferenced copy of the photo is stored.
+        payload = await self._call("POST", "media.json", body=form)
+        if not isinstance(payload, dict) or not payload.get("media_url"):
+            raise BackendUnavailable("POST media.json: answer without media_url")
+        return payload["media_url"]
