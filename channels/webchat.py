@@ -1,0 +1,187 @@
+"""The local web chat: a page served by the Rasa server itself, and the small JSON API it talks to.
+
+`credentials.yml`: `channels.webchat.WebChatInput:` (no settings). Everything lives under
+`/webhooks/web/`: the page, its static files (vendored, no CDN, so it works offline) and
+`webhook` / `photo`, which answer with the bot's replies collected like Rasa's REST channel does.
+Messages are built only through `bot.messages`; photos go through the channels' shared photo step.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from asyncio import CancelledError
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Optional
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot import messages
+from bot.photos import PhotoError
+from bot.settings import get_settings
+from channels.output import sender_id
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "web"
+STATIC_DIR = Path(__file__).resolve().parent / "webchat" / "static"
+MAX_TEXT_CHARS = 2000
+# The page makes its own id (hex); anything else is not our page talking.
+_SENDER_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+# Only these kinds of files are served; anything else in the folder stays private.
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".geojson": "application/geo+json",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+# Bot replies are rendered as text, never HTML; the policy is a second fence. Images may come
+# from the backend (another port) and map tiles from OpenStreetMap when online.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob: http: https:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+MSG_BAD_REQUEST = "Yêu cầu không hợp lệ, bạn vui lòng tải lại trang và thử lại."
+MSG_EMPTY = "Bạn vui lòng nhập nội dung tin nhắn."
+MSG_TOO_LONG = f"Tin nhắn quá dài (tối đa {MAX_TEXT_CHARS} ký tự), bạn vui lòng rút gọn."
+MSG_BAD_LOCATION = "Vị trí không hợp lệ, bạn vui lòng chọn lại trên bản đồ."
+MSG_NO_PHOTO = "Bạn vui lòng chọn một ảnh để gửi."
+MSG_PHOTO_FAILED = "Xin lỗi, chưa lưu được ảnh. Bạn vui lòng thử lại sau ít phút."
+MSG_ASSISTANT_FAILED = "Xin lỗi, trợ lý đang gặp sự cố. Bạn vui lòng thử lại sau ít phút."
+
+
+def _error(message: str, status: int) -> HTTPResponse:
+    return response.json({"error": message}, status=status)
+
+
+def _sender(raw: Any) -> Optional[str]:
+    return raw if isinstance(raw, str) and _SENDER_RE.match(raw) else None
+
+
+def _coordinate(raw: Any, limit: float) -> Optional[float]:
+    # bool is an int in Python; a JSON true is not a coordinate.
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        return None
+    value = float(raw)
+    return value if math.isfinite(value) and -limit <= value <= limit else None
+
+
+async def _store_on_backend(data: bytes) -> messages.Photo:
+    # Imported here so that the page and text chat still come up if the backend client is broken.
+    from channels.photos import store_photo
+
+    return await store_photo(data, get_settings())
+
+
+class WebChatInput(InputChannel):
+    """Rasa input channel `web`: the page, text/location (`webhook`) and photos (`photo`)."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL
+
+    async def _handle(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        inbound: messages.Inbound,
+        sender: str,
+    ) -> HTTPResponse:
+        collector = CollectingOutputChannel()
+        try:
+            await on_new_message(
+                UserMessage(
+                    inbound.text,
+                    collector,
+                    sender_id(CHANNEL, sender),
+                    input_channel=CHANNEL,
+                    metadata=inbound.metadata,
+                )
+            )
+        except (CancelledError, Exception):
+            # Unlike the REST channel we say so: the page keeps the citizen's input to resend.
+            logger.exception("web chat: the assistant failed on a message")
+            return _error(MSG_ASSISTANT_FAILED, 503)
+        return response.json(collector.messages)
+
+    def blueprint(
+        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> Blueprint:
+        bp = Blueprint("webchat", __name__)
+
+        @bp.route("/", methods=["GET"])
+        async def page(request: Request) -> HTTPResponse:
+            # The page uses relative URLs, which only resolve right under a trailing slash.
+            if not request.path.endswith("/"):
+                return response.redirect(request.path + "/")
+            return await _static_file("index.html")
+
+        @bp.route("/static/<name:path>", methods=["GET"])
+        async def static(request: Request, name: str) -> HTTPResponse:
+            return await _static_file(name)
+
+        @bp.route("/webhook", methods=["POST"])
+        async def webhook(request: Request) -> HTTPResponse:
+            try:
+                body = json.loads(request.body or b"null")
+            except ValueError:
+                body = None
+            if not isinstance(body, dict) or not (sender := _sender(body.get("sender"))):
+                return _error(MSG_BAD_REQUEST, 400)
+            if "location" in body:
+                location = body["location"] if isinstance(body["location"], dict) else {}
+                lat = _coordinate(location.get("latitude"), 90)
+                lon = _coordinate(location.get("longitude"), 180)
+                if lat is None or lon is None:
+                    return _error(MSG_BAD_LOCATION, 400)
+                inbound = messages.location_message(lat, lon, channel=CHANNEL, user_id=sender)
+            else:
+                text = body.get("message")
+                text = text.strip() if isinstance(text, str) else ""
+                if not text:
+                    return _error(MSG_EMPTY, 400)
+                if len(text) > MAX_TEXT_CHARS:
+                    return _error(MSG_TOO_LONG, 400)
+                inbound = messages.text_message(text, channel=CHANNEL, user_id=sender)
+            return await self._handle(on_new_message, inbound, sender)
+
+        @bp.route("/photo", methods=["POST"])
+        async def photo(request: Request) -> HTTPResponse:
+            sender = _sender(request.form.get("sender"))
+            if not sender:
+                return _error(MSG_BAD_REQUEST, 400)
+            upload = request.files.get("file")
+            if upload is None:
+                return _error(MSG_NO_PHOTO, 400)
+            try:
+                stored = await _store_on_backend(upload.body)
+            except PhotoError as exc:
+                return _error(str(exc), 400)
+            except Exception:
+                logger.exception("web chat: storing a photo failed")
+                return _error(MSG_PHOTO_FAILED, 502)
+            inbound = messages.photo_message([stored], channel=CHANNEL, user_id=sender)
+            return await self._handle(on_new_message, inbound, sender)
+
+        return bp
+
+
+async def _static_file(name: str) -> HTTPResponse:
+    path = (STATIC_DIR / name).resolve()
+    content_type = _CONTENT_TYPES.get(path.suffix)
+    if content_type is None or not path.is_relative_to(STATIC_DIR) or not path.is_file():
+        return response.text("Không tìm thấy.", status=404)
+    # no-cache: a restarted server with a newer page must never meet an older app.js.
+    headers = {**_PAGE_HEADERS, "Cache-Control": "no-cache"}
+    return await response.file(path, mime_type=content_type, headers=headers)

@@ -1,0 +1,278 @@
+// Web chat page: talks to /webhooks/web/webhook and /webhooks/web/photo (relative URLs).
+"use strict";
+
+(function () {
+  const MAX_PHOTO_BYTES = 10 * 1024 * 1024;
+  const HUE_CENTER = [16.4637, 107.5909];
+  const TEXT = {
+    offline: "Không kết nối được với máy chủ. Bạn vui lòng kiểm tra mạng và thử lại.",
+    failed: "Xin lỗi, đã có lỗi xảy ra. Bạn vui lòng thử lại.",
+    photoTooBig: "Ảnh quá lớn (tối đa 10 MB), vui lòng chọn ảnh nhỏ hơn.",
+    noGps: "Không lấy được vị trí hiện tại. Bạn vui lòng chạm vào bản đồ để chọn.",
+    outside: "Điểm này nằm ngoài địa bàn thành phố Huế.",
+    pickedLocation: "📍 Vị trí đã chọn trên bản đồ",
+    typing: "Trợ lý đang trả lời…",
+  };
+
+  const $ = (id) => document.getElementById(id);
+  const log = $("log");
+  const form = $("composer");
+  const input = $("text");
+  const photoInput = $("photo-input");
+  const panel = $("map-panel");
+  const hint = $("map-hint");
+  const sendPick = $("map-send");
+  const sender = senderId();
+  let busy = false;
+
+  // The server keeps one conversation per sender, so the id must survive reloads.
+  function senderId() {
+    const key = "hue-webchat-sender";
+    const fresh = () =>
+      Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+    try {
+      let id = localStorage.getItem(key);
+      if (!/^[A-Za-z0-9_-]{8,64}$/.test(id || "")) {
+        id = fresh();
+        localStorage.setItem(key, id);
+      }
+      return id;
+    } catch (e) {
+      return fresh(); // storage blocked (private mode): one conversation per page load
+    }
+  }
+
+  // Messages ------------------------------------------------------------------------------
+
+  function bubble(role, content) {
+    const div = document.createElement("div");
+    div.className = "msg " + role;
+    if (typeof content === "string") div.textContent = content;
+    else div.appendChild(content);
+    log.appendChild(div);
+    div.scrollIntoView({ block: "end" });
+    return div;
+  }
+
+  function image(src, alt) {
+    const img = document.createElement("img");
+    img.src = src;
+    img.alt = alt;
+    img.addEventListener("load", () => img.scrollIntoView({ block: "end" }));
+    return img;
+  }
+
+  function showError(text) {
+    const line = bubble("error", text);
+    line.setAttribute("role", "alert");
+  }
+
+  function chips(buttons) {
+    const group = document.createElement("div");
+    group.className = "chips";
+    for (const b of buttons) {
+      const chip = document.createElement("button");
+      chip.type = "button";
+      chip.className = "chip";
+      chip.textContent = b.title;
+      chip.addEventListener("click", async () => {
+        if (busy) return;
+        setGroupEnabled(group, false);
+        const ok = await send({ message: b.payload }, bubble("user", b.title));
+        if (ok) chip.classList.add("chosen");
+        else setGroupEnabled(group, true);
+      });
+      group.appendChild(chip);
+    }
+    log.appendChild(group);
+    group.scrollIntoView({ block: "end" });
+  }
+
+  function setGroupEnabled(group, enabled) {
+    for (const chip of group.querySelectorAll("button")) chip.disabled = !enabled;
+  }
+
+  function render(replies) {
+    for (const m of replies) {
+      if (m.text) bubble("bot", m.text);
+      if (m.image) bubble("bot", image(m.image, "Ảnh từ trợ lý"));
+      if (m.buttons && m.buttons.length) chips(m.buttons);
+      if (m.custom && m.custom.request_location) openMap();
+    }
+  }
+
+  // One request at a time, so replies always come back in the order things were sent.
+  async function post(url, init) {
+    busy = true;
+    form.classList.add("busy");
+    const typing = bubble("bot typing", TEXT.typing);
+    try {
+      let res;
+      try {
+        res = await fetch(url, init);
+      } catch (e) {
+        throw new Error(TEXT.offline);
+      }
+      const body = await res.json().catch(() => null);
+      if (!res.ok) throw new Error((body && body.error) || TEXT.failed);
+      return Array.isArray(body) ? body : [];
+    } finally {
+      typing.remove();
+      busy = false;
+      form.classList.remove("busy");
+    }
+  }
+
+  // Sends and renders the replies; on failure marks the user's bubble and explains, returns false.
+  async function send(fields, userBubble, url = "webhook") {
+    const init =
+      fields instanceof FormData
+        ? { method: "POST", body: fields }
+        : {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ sender, ...fields }),
+          };
+    try {
+      render(await post(url, init));
+      return true;
+    } catch (e) {
+      userBubble.classList.add("failed");
+      showError(e.message);
+      return false;
+    }
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text || busy) return;
+    // The text stays in the box until the server has it: a failed send loses nothing.
+    if (await send({ message: text }, bubble("user", text))) {
+      if (input.value.trim() === text) input.value = "";
+    }
+    input.focus();
+  });
+
+  photoInput.addEventListener("change", async () => {
+    const files = Array.from(photoInput.files);
+    photoInput.value = ""; // lets the same photo be chosen again after a failure
+    for (const file of files) {
+      while (busy) await new Promise((r) => setTimeout(r, 100));
+      const preview = bubble("user photo", image(URL.createObjectURL(file), "Ảnh bạn gửi: " + file.name));
+      if (file.size > MAX_PHOTO_BYTES) {
+        preview.classList.add("failed");
+        showError(TEXT.photoTooBig);
+        continue;
+      }
+      const data = new FormData();
+      data.append("sender", sender);
+      data.append("file", file, file.name);
+      await send(data, preview, "photo");
+    }
+  });
+
+  // Map -----------------------------------------------------------------------------------
+
+  let map = null;
+  let units = null;
+  let marker = null;
+  let picked = null;
+
+  $("location-button").addEventListener("click", () => (panel.hidden ? openMap() : closeMap()));
+  $("map-close").addEventListener("click", closeMap);
+
+  function openMap() {
+    panel.hidden = false;
+    $("location-button").setAttribute("aria-expanded", "true");
+    if (!map) initMap();
+    map.invalidateSize(); // the container had no size while hidden
+    panel.scrollIntoView({ block: "nearest" });
+  }
+
+  function closeMap() {
+    panel.hidden = true;
+    $("location-button").setAttribute("aria-expanded", "false");
+  }
+
+  function initMap() {
+    map = L.map("map", { zoomControl: true, attributionControl: true }).setView(HUE_CENTER, 12);
+    map.attributionControl.setPrefix("Leaflet").addAttribution("Ranh giới: vietnam-3d-map (MIT)");
+    if (navigator.onLine) addTiles();
+    fetch("static/hue_units.geojson")
+      .then((res) => res.json())
+      .then((data) => {
+        units = data.features;
+        const layer = L.geoJSON(data, {
+          style: { color: "#1f5f8b", weight: 1, fillColor: "#7fb3d5", fillOpacity: 0.12 },
+          onEachFeature: (f, l) => l.bindTooltip(f.properties.name, { sticky: true }),
+        }).addTo(map);
+        map.fitBounds(layer.getBounds());
+      })
+      .catch(() => (hint.textContent = "Không tải được ranh giới phường, xã; bạn vẫn có thể chạm để chọn."));
+    map.on("click", (e) => pick(e.latlng.lat, e.latlng.lng));
+  }
+
+  // Tiles are a bonus: offline, or if the tile server refuses us, the boundaries alone will do.
+  function addTiles() {
+    const tiles = L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
+      maxZoom: 19,
+      attribution: "© OpenStreetMap",
+    }).addTo(map);
+    tiles.once("tileerror", () => map.removeLayer(tiles));
+  }
+
+  function pick(lat, lng) {
+    picked = { latitude: lat, longitude: lng };
+    if (marker) marker.setLatLng([lat, lng]);
+    else marker = L.marker([lat, lng], { keyboard: false }).addTo(map);
+    const unit = unitAt(lat, lng);
+    hint.textContent = unit ? "Đã chọn một điểm ở " + unit + "." : units ? TEXT.outside : "Đã chọn một điểm.";
+    sendPick.disabled = false;
+  }
+
+  // Even-odd test over every ring: the shipped boundaries are flattened, holes included.
+  function unitAt(lat, lng) {
+    for (const f of units || []) {
+      const polygons = f.geometry.type === "Polygon" ? [f.geometry.coordinates] : f.geometry.coordinates;
+      let inside = false;
+      for (const ring of polygons.flat()) {
+        for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+          const [xi, yi] = ring[i];
+          const [xj, yj] = ring[j];
+          if (yi > lat !== yj > lat && lng < ((xj - xi) * (lat - yi)) / (yj - yi) + xi) inside = !inside;
+        }
+      }
+      if (inside) return f.properties.name;
+    }
+    return null;
+  }
+
+  $("map-here").addEventListener("click", () => {
+    if (!navigator.geolocation) {
+      hint.textContent = TEXT.noGps;
+      return;
+    }
+    hint.textContent = "Đang lấy vị trí hiện tại…";
+    navigator.geolocation.getCurrentPosition(
+      (pos) => {
+        pick(pos.coords.latitude, pos.coords.longitude);
+        map.setView([pos.coords.latitude, pos.coords.longitude], 16);
+      },
+      () => (hint.textContent = TEXT.noGps),
+      { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 }
+    );
+  });
+
+  sendPick.addEventListener("click", async () => {
+    if (!picked || busy) return;
+    sendPick.disabled = true;
+    const unit = unitAt(picked.latitude, picked.longitude);
+    const label = bubble("user", unit ? "📍 " + unit : TEXT.pickedLocation);
+    if (await send({ location: picked }, label)) {
+      closeMap();
+    } else {
+      sendPick.disabled = false;
+    }
+  });
+})();
