@@ -1,0 +1,33 @@
+"""`python -m bot.backend`: the routing backend alone, on HOST:BACKEND_PORT."""
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from ..settings import DEV_API_KEY, get_settings
+from . import create_app
+from .app import AccessLogger
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    if not settings.backend_api_keys:
+        # Only the public development key is ever printed; real keys stay in the environment.
+        print(f"BACKEND_API_KEYS is unset: development api_key is {DEV_API_KEY}", flush=True)
+    print(
+        f"Open311 routing backend on http://{settings.host}:{settings.backend_port}/open311/v2",
+        flush=True,
+    )
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.backend_port,
+        access_log_class=AccessLogger,
+        print=None,
+    )
+
+
+if __name__ == "__main__":
+    main()

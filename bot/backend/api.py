@@ -1,0 +1,231 @@
+"""HTTP handlers: the Open311 GeoReport v2 endpoints, the state endpoint for operators, photos."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any, Dict, List
+
+from aiohttp import BodyPartReader, web
+
+from .. import photos
+from ..report_codes import report_number
+from . import lifecycle
+from .appkeys import AREA, DIRECTORY, MEDIA, SESSIONS, SETTINGS
+from .auth import require_api_key
+from .errors import REQUEST_ID, Open311Error, bad_request, not_found
+from .forms import local_time, parse_filter, parse_new_report, to_w3c
+from .locate import route
+from .media import CONTENT_TYPES
+from .queries import change_state, create_report, get_report, list_reports
+from .schema import Report
+
+log = logging.getLogger(__name__)
+
+MAX_NOTE = 1000
+# Room for the multipart envelope and the api_key field around a photo of the maximum size.
+MAX_UPLOAD_BODY = photos.MAX_PHOTO_BYTES + 64 * 1024
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _service_names(app: web.Application) -> Dict[str, str]:
+    return {c["code"]: c["name"] for c in app[DIRECTORY].categories()}
+
+
+def _service(category: Dict[str, Any]) -> Dict[str, Any]:
+    keywords = category.get("keywords") or []
+    return {
+        "service_code": category["code"],
+        "service_name": category["name"],
+        "description": category.get("description", ""),
+        "metadata": False,
+        "type": "realtime",
+        "keywords": keywords if isinstance(keywords, str) else ", ".join(keywords),
+        "group": "Phản ánh hiện trường",
+    }
+
+
+def report_json(app: web.Application, report: Report, names: Dict[str, str]) -> Dict[str, Any]:
+    unit = app[AREA].unit_by_code(report.ward_code)
+    urls = [media.url for media in report.media]
+    # Phone, device and account ids are personal data: stored for the agency, never listed.
+    return {
+        "service_request_id": report.code,
+        "status": lifecycle.status_of(report.state),
+        "status_notes": report.status_notes,
+        "service_name": names.get(report.service_code, report.service_code),
+        "service_code": report.service_code,
+        "description": report.description,
+        "agency_responsible": report.agency_name,
+        "requested_datetime": to_w3c(report.requested_at),
+        "updated_datetime": to_w3c(report.updated_at),
+        "expected_datetime": to_w3c(report.expected_at),
+        "address": report.address,
+        "lat": report.lat,
+        "long": report.long,
+        "media_url": urls[0] if urls else None,
+        "media_urls": urls,
+        "ward": unit.full_name if unit else None,
+        "ward_code": report.ward_code,
+        "state": report.state,
+    }
+
+
+async def services(request: web.Request) -> web.Response:
+    return web.json_response([_service(c) for c in request.app[DIRECTORY].categories()])
+
+
+async def service_definition(request: web.Request) -> web.Response:
+    code = request.match_info["code"]
+    if code not in _service_names(request.app):
+        raise not_found("Không có loại phản ánh này.", "Unknown service_code.")
+    # No service has extra attributes (`metadata` is false), so the definition is empty.
+    return web.json_response({"service_code": code, "attributes": []})
+
+
+async def create(request: web.Request) -> web.Response:
+    app = request.app
+    form = await request.post()
+    require_api_key(form.get("api_key"), app[SETTINGS].effective_backend_api_keys)
+    new = parse_new_report(form, _service_names(app))
+    routing = route(app[AREA], app[DIRECTORY], new)
+    async with app[SESSIONS]() as session, session.begin():
+        report = await create_report(session, new, routing, _now())
+    log.info("created %s -> %s [%s]", report.code, report.agency_id, request[REQUEST_ID])
+    deadline = local_time(report.expected_at)
+    notice = (
+        f"Đã tiếp nhận phản ánh {report.code}, chuyển đến {report.agency_name}; "
+        f"thời hạn xử lý dự kiến trước {deadline:%H:%M} ngày {deadline:%d/%m/%Y}."
+    )
+    # 201: a new resource exists at requests/{code}.json (Open311 clients accept any 2xx).
+    return web.json_response(
+        [{"service_request_id": report.code, "service_notice": notice}], status=201
+    )
+
+
+async def list_requests(request: web.Request) -> web.Response:
+    app = request.app
+    filters = parse_filter(request.query)
+    if filters.account_id or filters.device_id:
+        # Whose reports these are is personal: only the assistant (or an operator) may ask.
+        require_api_key(request.query.get("api_key"), app[SETTINGS].effective_backend_api_keys)
+    async with app[SESSIONS]() as session:
+        reports = await list_reports(session, filters)
+    names = _service_names(app)
+    return web.json_response([report_json(app, report, names) for report in reports])
+
+
+def _number(request: web.Request) -> int:
+    number = report_number(request.match_info["id"])
+    if number is None:
+        raise not_found("Không tìm thấy phản ánh này.", "No such service request.")
+    return number
+
+
+async def show(request: web.Request) -> web.Response:
+    app = request.app
+    number = _number(request)
+    async with app[SESSIONS]() as session:
+        report = await get_report(session, number)
+    if report is None:
+        raise not_found("Không tìm thấy phản ánh này.", "No such service request.")
+    return web.json_response([report_json(app, report, _service_names(app))])
+
+
+async def set_state(request: web.Request) -> web.Response:
+    app = request.app
+    form = await request.post()
+    require_api_key(form.get("api_key"), app[SETTINGS].effective_backend_api_keys)
+    number = _number(request)
+    state = (form.get("state") or "").strip().lower()
+    if state not in lifecycle.STATES:
+        raise bad_request(
+            "Trạng thái xử lý không hợp lệ.", f"state must be one of: {', '.join(lifecycle.STATES)}."
+        )
+    note = (form.get("note") or "").strip() or None
+    if note and len(note) > MAX_NOTE:
+        raise bad_request(f"Ghi chú quá dài (tối đa {MAX_NOTE} ký tự).", "note is too long.")
+    async with app[SESSIONS]() as session, session.begin():
+        report = await change_state(session, number, state, note, _now())
+    if report is None:
+        raise not_found("Không tìm thấy phản ánh này.", "No such service request.")
+    log.info("%s is now %s [%s]", report.code, state, request[REQUEST_ID])
+    return web.json_response([report_json(app, report, _service_names(app))])
+
+
+async def _read_upload(request: web.Request) -> Dict[str, Any]:
+    fields: Dict[str, Any] = {}
+    reader = await request.multipart()
+    async for part in reader:
+        if not isinstance(part, BodyPartReader):
+            raise bad_request("Dữ liệu tải lên không hợp lệ.", "Nested multipart is not supported.")
+        if part.name == "file":
+            data = bytearray()
+            while chunk := await part.read_chunk():
+                data.extend(chunk)
+                if len(data) > photos.MAX_PHOTO_BYTES:
+                    raise Open311Error(
+                        413,
+                        f"Ảnh quá lớn (tối đa {photos.MAX_PHOTO_BYTES // (1024 * 1024)} MB).",
+                        "The file is too large.",
+                    )
+            fields["file"] = bytes(data)
+        elif part.name == "api_key":
+            fields["api_key"] = (await part.read_chunk(1024)).decode("utf-8", "replace").strip()
+        else:
+            await part.release()
+    return fields
+
+
+async def upload_media(request: web.Request) -> web.Response:
+    app = request.app
+    if request.content_length and request.content_length > MAX_UPLOAD_BODY:
+        raise Open311Error(413, "Ảnh quá lớn.", "The upload is too large.")
+    if not request.content_type.startswith("multipart/"):
+        raise bad_request("Cần gửi ảnh dạng multipart/form-data.", "Send multipart/form-data.")
+    try:
+        fields = await _read_upload(request)
+    except (ValueError, AssertionError) as exc:  # aiohttp's complaints about broken multipart
+        raise bad_request("Dữ liệu tải lên không hợp lệ.", "Malformed multipart body.") from exc
+    require_api_key(
+        fields.get("api_key") or request.query.get("api_key"), app[SETTINGS].effective_backend_api_keys
+    )
+    if not fields.get("file"):
+        raise bad_request("Thiếu tệp ảnh (trường file).", "The multipart field 'file' is required.")
+    try:
+        url = await app[MEDIA].save(fields["file"])
+    except photos.PhotoError as exc:
+        raise bad_request(str(exc), "The file is not an acceptable JPEG, PNG or WebP photo.") from exc
+    log.info("stored photo %s [%s]", url.rsplit("/", 1)[-1], request[REQUEST_ID])
+    return web.json_response({"media_url": url}, status=201)
+
+
+async def media_file(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    path = request.app[MEDIA].path_of(name)
+    if path is None:
+        raise not_found("Không tìm thấy ảnh.", "No such media.")
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": CONTENT_TYPES[name.rsplit(".", 1)[1]],
+            "Cache-Control": "public, max-age=31536000, immutable",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def routes() -> List[web.RouteDef]:
+    base = "/open311/v2"
+    return [
+        web.get(f"{base}/services.json", services),
+        web.get(f"{base}/services/{{code}}.json", service_definition),
+        web.post(f"{base}/requests.json", create),
+        web.get(f"{base}/requests.json", list_requests),
+        web.get(f"{base}/requests/{{id}}.json", show),
+        web.post(f"{base}/requests/{{id}}/state.json", set_state),
+        web.post(f"{base}/media.json", upload_media),
+        web.get("/media/{name}", media_file),
+    ]

@@ -1,0 +1,16 @@
+"""Typed keys of what the backend application holds."""
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.orm import sessionmaker
+
+from ..area import Area
+from ..routing import Directory
+from ..settings import Settings
+from .media import MediaStore
+
+SETTINGS = web.AppKey("settings", Settings)
+AREA = web.AppKey("area", Area)
+DIRECTORY = web.AppKey("directory", Directory)
+MEDIA = web.AppKey("media", MediaStore)
+SESSIONS = web.AppKey("sessions", sessionmaker)

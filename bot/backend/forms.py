@@ -1,0 +1,201 @@
+"""Validation of what callers send: every refusal is an Open311 400 before anything is stored."""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Iterable, Optional, Tuple
+from urllib.parse import urlsplit
+
+from multidict import MultiDictProxy
+
+from ..photos import MAX_PHOTOS_PER_REPORT
+from ..report_codes import report_number
+from .errors import bad_request
+from .lifecycle import STATUSES
+
+MAX_DESCRIPTION = 4000
+MAX_ADDRESS = 500
+MAX_ID = 128
+MAX_URL = 1000
+# Open311 says the description holds "no html or code". A lone "<" ("<3", "nhiệt độ < 30") is
+# ordinary text; what looks like a tag is refused rather than silently cut out of the report.
+_HTML = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
+_PHONE = re.compile(r"^\+?[0-9 .()-]{6,20}$")
+_CHANNEL = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Naive dates in filters are Huế's local time, the only time zone the city uses.
+VIETNAM = timezone(timedelta(hours=7))
+
+
+@dataclass(frozen=True)
+class NewReport:
+    service_code: str
+    description: str
+    lat: Optional[float]
+    long: Optional[float]
+    address: Optional[str]
+    media_urls: Tuple[str, ...]
+    phone: Optional[str]
+    device_id: Optional[str]
+    account_id: Optional[str]
+    channel: Optional[str]
+
+
+def _text(form: MultiDictProxy, name: str, limit: int) -> Optional[str]:
+    value = _CONTROL.sub("", form.get(name, "") or "").strip()
+    if len(value) > limit:
+        raise bad_request(
+            f"Trường {name} quá dài (tối đa {limit} ký tự).", f"{name} is longer than {limit} characters."
+        )
+    return value or None
+
+
+def _coordinate(form: MultiDictProxy, name: str, bound: float) -> Optional[float]:
+    raw = (form.get(name, "") or "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or abs(value) > bound:
+        raise bad_request(
+            f"Tọa độ {name} không hợp lệ.", f"{name} must be a number between -{bound:g} and {bound:g}."
+        )
+    return value
+
+
+def _media_urls(form: MultiDictProxy) -> Tuple[str, ...]:
+    # `media_url` is standard and may repeat; `media_urls` (extension) may be comma separated.
+    raw = list(form.getall("media_url", [])) + [
+        part for value in form.getall("media_urls", []) for part in value.split(",")
+    ]
+    urls = tuple(dict.fromkeys(url.strip() for url in raw if url.strip()))
+    if len(urls) > MAX_PHOTOS_PER_REPORT:
+        raise bad_request(
+            f"Mỗi phản ánh có tối đa {MAX_PHOTOS_PER_REPORT} ảnh.",
+            f"At most {MAX_PHOTOS_PER_REPORT} media URLs per request.",
+        )
+    for url in urls:
+        parts = urlsplit(url)
+        if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise bad_request("Đường dẫn ảnh không hợp lệ.", "media_url must be an http(s) URL.")
+    return urls
+
+
+def parse_new_report(form: MultiDictProxy, service_codes: Iterable[str]) -> NewReport:
+    service_code = (form.get("service_code", "") or "").strip()
+    if not service_code:
+        raise bad_request("Thiếu loại phản ánh (service_code).", "service_code is required.")
+    if service_code not in set(service_codes):
+        raise bad_request(
+            f"Loại phản ánh không tồn tại: {service_code[:40]}.", "service_code is not a known service."
+        )
+    description = _text(form, "description", MAX_DESCRIPTION) or ""
+    if _HTML.search(description):
+        raise bad_request(
+            "Nội dung phản ánh không được chứa mã HTML.", "description must not contain HTML."
+        )
+    lat, long = _coordinate(form, "lat", 90), _coordinate(form, "long", 180)
+    if (lat is None) != (long is None):
+        raise bad_request("Cần cả vĩ độ và kinh độ.", "lat and long must be given together.")
+    address = _text(form, "address_string", MAX_ADDRESS)
+    if lat is None and address is None:
+        raise bad_request(
+            "Thiếu vị trí: cần tọa độ hoặc địa chỉ có tên phường/xã.",
+            "A location is required: lat and long, or address_string.",
+        )
+    phone = _text(form, "phone", 32)
+    if phone and not _PHONE.match(phone):
+        raise bad_request("Số điện thoại không hợp lệ.", "phone is not a phone number.")
+    channel = _text(form, "channel", 32)
+    if channel and not _CHANNEL.match(channel):
+        raise bad_request("Kênh gửi không hợp lệ.", "channel must be a short lowercase name.")
+    return NewReport(
+        service_code=service_code,
+        description=description,
+        lat=lat,
+        long=long,
+        address=address,
+        media_urls=_media_urls(form),
+        phone=phone,
+        device_id=_text(form, "device_id", MAX_ID),
+        account_id=_text(form, "account_id", MAX_ID),
+        channel=channel,
+    )
+
+
+def parse_datetime(value: str, name: str) -> datetime:
+    """A W3C/ISO 8601 date(time) as naive UTC, the way the database stores times."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise bad_request(
+            f"Thời điểm {name} không hợp lệ.", f"{name} must be an ISO 8601 date and time."
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=VIETNAM)
+    return parsed.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def local_time(value: datetime) -> datetime:
+    """Naive UTC from the database -> Huế local time."""
+    return value.replace(tzinfo=timezone.utc).astimezone(VIETNAM)
+
+
+def to_w3c(value: datetime) -> str:
+    """Times as Open311 shows them: W3C format, in Huế local time with its offset."""
+    return local_time(value).isoformat(timespec="seconds")
+
+
+DEFAULT_LIMIT = 200
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    numbers: Tuple[int, ...] = ()
+    service_codes: Tuple[str, ...] = ()
+    start: Optional[datetime] = None
+    end: Optional[datetime] = None
+    statuses: Tuple[str, ...] = ()
+    account_id: Optional[str] = None
+    device_id: Optional[str] = None
+    limit: int = DEFAULT_LIMIT
+
+
+def _comma_list(query: MultiDictProxy, name: str) -> Tuple[str, ...]:
+    return tuple(
+        part.strip() for value in query.getall(name, []) for part in value.split(",") if part.strip()
+    )
+
+
+def parse_filter(query: MultiDictProxy) -> ReportFilter:
+    codes = _comma_list(query, "service_request_id")
+    numbers = tuple(report_number(code) for code in codes)
+    if None in numbers:
+        raise bad_request("Mã phản ánh không hợp lệ.", "service_request_id must list report codes.")
+    if numbers:
+        # Open311: with service_request_id every other filter is ignored.
+        return ReportFilter(numbers=numbers, limit=MAX_LIMIT)
+    statuses = tuple(status.lower() for status in _comma_list(query, "status"))
+    if any(status not in STATUSES for status in statuses):
+        raise bad_request("Trạng thái phải là open hoặc closed.", "status must be open or closed.")
+    raw_limit = (query.get("limit", "") or "").strip()
+    if raw_limit and not (raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_LIMIT):
+        raise bad_request(
+            f"limit phải từ 1 đến {MAX_LIMIT}.", f"limit must be between 1 and {MAX_LIMIT}."
+        )
+    start = query.get("start_date")
+    end = query.get("end_date")
+    return ReportFilter(
+        service_codes=_comma_list(query, "service_code"),
+        start=parse_datetime(start, "start_date") if start else None,
+        end=parse_datetime(end, "end_date") if end else None,
+        statuses=statuses,
+        account_id=_text(query, "account_id", MAX_ID),
+        device_id=_text(query, "device_id", MAX_ID),
+        limit=int(raw_limit) if raw_limit else DEFAULT_LIMIT,
+    )

@@ -1,0 +1,58 @@
+"""Tables of the routing backend, in FixMyStreet's words: a report is routed to an agency (body).
+
+A report keeps the agency it was routed to by id *and* name, so that editing the directory later
+does not rewrite who was responsible for past reports. The citizen-facing `status` is derived from
+the internal `state` (see `lifecycle`), never stored, so the two cannot disagree.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import declarative_base, relationship
+
+from ..report_codes import format_report_code
+
+Base = declarative_base()
+
+
+class Report(Base):
+    __tablename__ = "reports"
+    # AUTOINCREMENT on SQLite, a sequence on PostgreSQL: ids (hence codes) are never reused.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    service_code = Column(String(32), nullable=False, index=True)
+    description = Column(Text, nullable=False)
+    lat = Column(Float)
+    long = Column(Float)
+    address = Column(String(500))
+    ward_code = Column(String(8), nullable=False)
+    agency_id = Column(String(64), nullable=False)
+    agency_name = Column(String(200), nullable=False)
+    state = Column(String(16), nullable=False, index=True)
+    status_notes = Column(Text)
+    phone = Column(String(32))
+    device_id = Column(String(128), index=True)
+    account_id = Column(String(128), index=True)
+    channel = Column(String(32))
+    # Naive UTC everywhere: SQLite has no time zones and PostgreSQL must agree with it.
+    requested_at = Column(DateTime, nullable=False, index=True)
+    updated_at = Column(DateTime, nullable=False)
+    expected_at = Column(DateTime, nullable=False)
+
+    media = relationship(
+        "ReportMedia", order_by="ReportMedia.position", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+    @property
+    def code(self) -> str:
+        return format_report_code(self.id)
+
+
+class ReportMedia(Base):
+    __tablename__ = "report_media"
+    __table_args__ = (UniqueConstraint("report_id", "position"),)
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    report_id = Column(Integer, ForeignKey("reports.id", ondelete="CASCADE"), nullable=False)
+    position = Column(Integer, nullable=False)
+    url = Column(String(1000), nullable=False)
