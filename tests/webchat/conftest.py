@@ -27,53 +27,58 @@ def free_port() -> int:
 
 
 class ScriptedAssistant:
-    """Stands in for Rasa's Agent: records what it is given and follows the report flow the real
-    assistant documents (category -> place -> photos -> summary -> code), one step per message."""
+    """Stands in for Rasa's Agent: records what it is given and walks the documented report flow
+    (category -> place -> photos -> summary -> code) with the real assistant's button titles."""
 
     def __init__(self) -> None:
         self.received: List[UserMessage] = []
-        self.step: Dict[str, int] = {}
+        self.asked: Dict[str, str] = {}
 
     def received_from(self, sender: str) -> List[UserMessage]:
         return [m for m in self.received if m.sender_id == f"web:{sender}"]
 
     async def handle_message(self, message: UserMessage) -> None:
         self.received.append(message)
-        out, to = message.output_channel, message.sender_id
-        if message.text == "boom":
+        out, to, text = message.output_channel, message.sender_id, message.text
+        asked = self.asked.get(to)
+        if text == "boom":
             raise RuntimeError("the assistant crashed")
-        if message.text == "/share_location":
+        if text == "/share_location":
+            self.asked[to] = "photos"
+            await out.send_text_with_buttons(
+                to, "Bạn có ảnh hiện trường không? Gửi ảnh hoặc bấm \"Bỏ qua\".",
+                [{"title": "⏭️ Bỏ qua", "payload": "/deny"}],
+            )
+        elif text == "/send_photo":
+            self.asked[to] = "photos"
+            await out.send_text_with_buttons(
+                to, "Đã nhận 1 ảnh. Gửi thêm hoặc bấm \"Xong\".", [{"title": "✅ Xong", "payload": "/affirm"}]
+            )
+        elif asked == "photos" and text in ("/affirm", "/deny"):
+            self.asked[to] = "summary"
             await out.send_text_with_buttons(
                 to,
-                "Đã nhận vị trí. Bạn gửi ảnh hiện trường (nếu có) nhé.",
-                [{"title": "Không có ảnh", "payload": "/skip_photos"}],
+                "Bạn kiểm tra lại phản ánh:\n• Loại: Chiếu sáng công cộng\n• Ảnh: 1\nGửi phản ánh này nhé?",
+                [{"title": "✅ Gửi", "payload": "/affirm"}, {"title": "❌ Hủy", "payload": "/cancel"}],
             )
-        elif message.text == "/send_photo":
-            await out.send_text_with_buttons(
-                to, "Đã nhận 1 ảnh. Bạn gửi thêm hoặc bấm Xong.", [{"title": "Xong", "payload": "/skip_photos"}]
-            )
-        elif message.text == "/skip_photos":
-            await out.send_text_with_buttons(
-                to,
-                "Tóm tắt phản ánh:\nLoại: Chiếu sáng công cộng\nẢnh: 1\nBạn xác nhận gửi?",
-                [{"title": "Gửi phản ánh", "payload": "/affirm"}, {"title": "Hủy", "payload": "/cancel"}],
-            )
-        elif message.text == "/affirm" and self.step.get(to) == 1:
-            await out.send_text_message(to, "Bạn vui lòng cho biết vị trí xảy ra sự việc.")
+        elif asked == "category" and text == "/affirm":
+            self.asked[to] = "location"
+            await out.send_text_message(to, "Vấn đề ở đâu ạ? Bạn gửi vị trí hoặc gõ địa chỉ.")
             await out.send_custom_json(to, {"request_location": True})
-        elif message.text == "/affirm":
-            await out.send_text_message(to, f"Đã gửi phản ánh. Mã phản ánh của bạn: {REPORT_CODE}.")
+        elif asked == "summary" and text == "/affirm":
+            self.asked.pop(to)
+            await out.send_text_message(to, f"✅ Đã gửi phản ánh. Mã phản ánh của bạn: {REPORT_CODE}.")
         else:
+            self.asked[to] = "category"
             await out.send_text_with_buttons(
                 to,
-                "Bạn phản ánh về Chiếu sáng công cộng, đúng không?",
+                "Mình hiểu đây là phản ánh về: Chiếu sáng công cộng. Đúng không ạ?",
                 [
-                    {"title": "Đúng", "payload": "/affirm"},
-                    {"title": "Giao thông", "payload": '/inform{"category":"giao_thong"}'},
+                    {"title": "✅ Đúng", "payload": "/affirm"},
+                    {"title": "Giao thông, hạ tầng đường", "payload": '/inform{"category":"giao_thong"}'},
                 ],
             )
             await out.send_image_url(to, "static/vendor/leaflet/images/marker-icon.png")
-        self.step[to] = self.step.get(to, 0) + 1
 
 
 class ServerThread:

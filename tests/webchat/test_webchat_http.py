@@ -35,7 +35,7 @@ def test_text_reaches_the_assistant_and_replies_come_back(webchat):
     res = requests.post(url + "webhook", json={"sender": sender, "message": "đèn đường hỏng"})
     assert res.status_code == 200
     replies = res.json()
-    assert replies[0]["text"].startswith("Bạn phản ánh về")
+    assert replies[0]["text"].startswith("Mình hiểu đây là phản ánh về")
     assert [b["payload"] for b in replies[0]["buttons"]][0] == "/affirm"
     assert "image" in replies[1]
 

@@ -10,7 +10,7 @@
     photoTooBig: "Ảnh quá lớn (tối đa 10 MB), vui lòng chọn ảnh nhỏ hơn.",
     noGps: "Không lấy được vị trí hiện tại. Bạn vui lòng chạm vào bản đồ để chọn.",
     outside: "Điểm này nằm ngoài địa bàn thành phố Huế.",
-    pickedLocation: "📍 Vị trí đã chọn trên bản đồ",
+    pickedLocation: "Vị trí đã chọn trên bản đồ",
     typing: "Trợ lý đang trả lời…",
   };
 
@@ -268,7 +268,7 @@
     if (!picked || busy) return;
     sendPick.disabled = true;
     const unit = unitAt(picked.latitude, picked.longitude);
-    const label = bubble("user", unit ? "📍 " + unit : TEXT.pickedLocation);
+    const label = bubble("user", unit ? "Vị trí: " + unit : TEXT.pickedLocation);
     if (await send({ location: picked }, label)) {
       closeMap();
     } else {

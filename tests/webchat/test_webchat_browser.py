@@ -1,0 +1,263 @@
+"""The web chat page in headless Chromium: a citizen completes a report with a place and a photo.
+
+Once against the scripted assistant (proves the page: chips, the map opening by itself, a click
+on the map, the browser's position, a photo), once against the real stack started as `make run`
+starts it (proves the whole path down to the report code from the backend).
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from bot.settings import PROJECT_ROOT
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--window-size=430,900",  # a phone-sized window: the page is meant for phones first
+]
+OUTPUT = PROJECT_ROOT / "test-output"
+COMPLAINT = "đèn đường kiệt 45 Nguyễn Huệ hỏng cả tuần nay"
+# Inside Phường Thuận Hóa, central Huế.
+PIN = {"latitude": 16.4637, "longitude": 107.5909, "accuracy": 10}
+REPORT_CODE = re.compile(r"PA\d{6}")
+
+
+@pytest.fixture
+def browser(tmp_path):
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    if missing:
+        reason = f"headless Chromium is not installed ({', '.join(missing)}): run `make browser-deps`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS + [f"--user-data-dir={tmp_path / 'chromium'}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def jpeg_file(path: Path) -> Path:
+    image = Image.new("RGB", (480, 360), (90, 90, 110))
+    for x in range(200, 280):  # something to see in the thumbnail: a lit lamp
+        for y in range(60, 140):
+            image.putpixel((x, y), (250, 210, 60))
+    out = io.BytesIO()
+    image.save(out, format="JPEG")
+    path.write_bytes(out.getvalue())
+    return path
+
+
+class ChatPage:
+    """What a citizen does on the page, and what they wait for."""
+
+    def __init__(self, driver: webdriver.Chrome, url: str, timeout: float = 60) -> None:
+        self.driver = driver
+        self.wait = WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,))
+        origin = url.split("/webhooks/")[0]
+        driver.execute_cdp_cmd("Browser.grantPermissions", {"origin": origin, "permissions": ["geolocation"]})
+        driver.execute_cdp_cmd("Emulation.setGeolocationOverride", PIN)
+        driver.get(url)
+
+    def find(self, css: str):
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def _until(self, condition, what: str):
+        def check(driver):
+            errors = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".msg.error")]
+            assert not errors, f"the page showed an error while waiting for {what}: {errors}"
+            return condition(driver)
+
+        return self.wait.until(check, f"waiting for {what}")
+
+    def idle(self) -> None:
+        self._until(lambda d: not d.find_elements(By.CSS_SELECTOR, ".composer.busy, .msg.typing"), "the reply")
+
+    def bot_texts(self):
+        return [e.text for e in self.driver.find_elements(By.CSS_SELECTOR, ".msg.bot")]
+
+    def say(self, text: str) -> None:
+        box = self.find("#text")
+        box.send_keys(text)
+        self.find("#send").click()
+        self._until(lambda d: box.get_attribute("value") == "", "the message to be sent")
+        self.idle()
+
+    def click_chip(self, title: str) -> None:
+        def chip(driver):
+            chips = driver.find_elements(By.CSS_SELECTOR, ".chip:not(:disabled)")
+            return next((c for c in reversed(chips) if title in c.text), None)
+
+        self._until(chip, f"a button {title!r}").click()
+        self.idle()
+
+    def map_open(self) -> bool:
+        return self.find("#map-panel").is_displayed()
+
+    def open_map(self) -> None:
+        if not self.map_open():
+            self.find("#location-button").click()
+        # Leaflet has drawn the units once their paths are in the map.
+        self._until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#map path.leaflet-interactive")) == 40,
+                    "the map of Huế's units")
+
+    def use_my_position(self) -> str:
+        self.find("#map-here").click()
+        self._until(lambda d: d.find_element(By.ID, "map-send").is_enabled(), "the browser's position")
+        return self.find("#map-hint").text
+
+    def send_pin(self) -> None:
+        self.find("#map-send").click()
+        self.idle()
+
+    def upload(self, photo: Path) -> None:
+        before = len(self.driver.find_elements(By.CSS_SELECTOR, ".msg.photo img"))
+        self.find("#photo-input").send_keys(str(photo))
+        self._until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".msg.photo img")) > before, "the thumbnail")
+        self.idle()
+
+    def report_code(self) -> str:
+        message = self._until(
+            lambda d: next((t for t in self.bot_texts() if REPORT_CODE.search(t)), None), "the report code"
+        )
+        return REPORT_CODE.search(message).group(0)
+
+    def screenshot(self, name: str) -> Path:
+        OUTPUT.mkdir(exist_ok=True)
+        path = OUTPUT / name
+        self.driver.save_screenshot(str(path))
+        return path
+
+
+def test_page_completes_a_report_with_the_scripted_assistant(webchat, fake_backend, browser, tmp_path):
+    url, assistant = webchat
+    page = ChatPage(browser, url, timeout=20)
+    try:
+        page.say(COMPLAINT)
+        assert page.find(".msg.bot img").get_attribute("naturalWidth") != "0"  # bot `image` shown
+        page.click_chip("Đúng")
+        assert page.map_open(), "custom.request_location must open the map by itself"
+        page.open_map()
+
+        page.find("#map").click()  # the middle of the fitted map is inside some unit of Huế
+        assert re.search(r"ở (Phường|Xã) ", page.find("#map-hint").text)
+        assert "Thuận Hóa" in page.use_my_position()
+        page.screenshot("webchat-scripted-map.png")
+        page.send_pin()
+        assert not page.map_open()
+        assert browser.find_elements(By.CSS_SELECTOR, ".msg.user")[-1].text == "Vị trí: Phường Thuận Hóa"
+
+        page.upload(jpeg_file(tmp_path / "den-duong.jpg"))
+        page.click_chip("Xong")
+        page.click_chip("Gửi")
+        assert page.report_code() == "PA000123"
+    finally:
+        page.screenshot("webchat-scripted.png")
+
+    (sender,) = {m.sender_id for m in assistant.received if m.text == COMPLAINT}
+    texts = [m.text for m in assistant.received if m.sender_id == sender]
+    assert texts == [COMPLAINT, "/affirm", "/share_location", "/send_photo", "/affirm", "/affirm"]
+    pin = next(m for m in assistant.received if m.sender_id == sender and m.text == "/share_location")
+    assert pin.metadata["location"] == {"latitude": PIN["latitude"], "longitude": PIN["longitude"]}
+    assert len(fake_backend) == 1
+
+
+def test_failed_send_keeps_the_typed_text(webchat, browser):
+    url, _ = webchat
+    page = ChatPage(browser, url, timeout=20)
+    page.find("#text").send_keys("boom")
+    page.find("#send").click()
+    error = WebDriverWait(browser, 20).until(lambda d: d.find_element(By.CSS_SELECTOR, ".msg.error"))
+    assert "thử lại" in error.text
+    assert page.find("#text").get_attribute("value") == "boom"
+    assert "failed" in page.find(".msg.user").get_attribute("class")
+
+
+# The real stack ---------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _up(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def real_stack(tmp_path_factory):
+    """The page URL of backend + action server + Rasa, started by `python -m bot.cli run`."""
+    if not any((PROJECT_ROOT / "models").glob("*.tar.gz")) and os.environ.get("CI") != "true":
+        pytest.skip("no trained model in models/: run `make train` (make test does it first)")
+    ports = {name: str(_free_port()) for name in ("RASA_PORT", "ACTIONS_PORT", "BACKEND_PORT")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ZALO_", "BACKEND_"))}
+    env.update(ports, HOST="127.0.0.1", DATA_DIR=str(tmp_path_factory.mktemp("data")),
+               PYTHONPATH=str(PROJECT_ROOT))
+    OUTPUT.mkdir(exist_ok=True)
+    log = open(OUTPUT / "webchat-stack.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=env,
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{ports['RASA_PORT']}/webhooks/web/"
+    try:
+        deadline = time.monotonic() + 420
+        while not _up(url):
+            assert process.poll() is None, "the stack stopped; see test-output/webchat-stack.log"
+            assert time.monotonic() < deadline, "the stack did not come up; see test-output/webchat-stack.log"
+            time.sleep(1)
+        yield url
+    finally:
+        # SIGTERM makes bot.cli stop its children; the group kill is only for a stuck one.
+        process.terminate()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_report_end_to_end_on_the_real_stack(real_stack, browser, tmp_path):
+    page = ChatPage(browser, real_stack, timeout=90)
+    try:
+        page.say(COMPLAINT)
+        page.click_chip("Đúng")
+        # The assistant may ask for the place, offer the wards the street crosses, or ask to
+        # confirm the address it read: a pin from the phone answers all of them.
+        page.open_map()
+        assert "Thuận Hóa" in page.use_my_position()
+        page.send_pin()
+        page.upload(jpeg_file(tmp_path / "den-duong.jpg"))
+        page.click_chip("Xong")
+        page.click_chip("Gửi")
+        code = page.report_code()
+    finally:
+        page.screenshot("webchat-real-stack.png")
+    assert REPORT_CODE.fullmatch(code)
