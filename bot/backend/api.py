@@ -13,7 +13,7 @@ from . import lifecycle
 from .appkeys import AREA, DIRECTORY, MEDIA, SESSIONS, SETTINGS
 from .auth import require_api_key
 from .errors import REQUEST_ID, Open311Error, bad_request, not_found
-from .forms import local_time, parse_filter, parse_new_report, to_w3c
+from .forms import local_time, parse_filter, parse_new_report, parse_note, to_w3c
 from .locate import route
 from .media import CONTENT_TYPES
 from .queries import change_state, create_report, get_report, list_reports
@@ -21,7 +21,6 @@ from .schema import Report
 
 log = logging.getLogger(__name__)
 
-MAX_NOTE = 1000
 # Room for the multipart envelope and the api_key field around a photo of the maximum size.
 MAX_UPLOAD_BODY = photos.MAX_PHOTO_BYTES + 64 * 1024
 
@@ -73,6 +72,13 @@ def report_json(app: web.Application, report: Report, names: Dict[str, str]) -> 
     }
 
 
+async def _form(request: web.Request):
+    try:
+        return await request.post()
+    except ValueError as exc:  # bytes that are not UTF-8, a multipart body without its boundary
+        raise bad_request("Dữ liệu gửi lên không đọc được.", "Unreadable form body.") from exc
+
+
 async def services(request: web.Request) -> web.Response:
     return web.json_response([_service(c) for c in request.app[DIRECTORY].categories()])
 
@@ -87,7 +93,7 @@ async def service_definition(request: web.Request) -> web.Response:
 
 async def create(request: web.Request) -> web.Response:
     app = request.app
-    form = await request.post()
+    form = await _form(request)
     require_api_key(form.get("api_key"), app[SETTINGS].effective_backend_api_keys)
     new = parse_new_report(form, _service_names(app))
     routing = route(app[AREA], app[DIRECTORY], new)
@@ -136,7 +142,7 @@ async def show(request: web.Request) -> web.Response:
 
 async def set_state(request: web.Request) -> web.Response:
     app = request.app
-    form = await request.post()
+    form = await _form(request)
     require_api_key(form.get("api_key"), app[SETTINGS].effective_backend_api_keys)
     number = _number(request)
     state = (form.get("state") or "").strip().lower()
@@ -144,9 +150,7 @@ async def set_state(request: web.Request) -> web.Response:
         raise bad_request(
             "Trạng thái xử lý không hợp lệ.", f"state must be one of: {', '.join(lifecycle.STATES)}."
         )
-    note = (form.get("note") or "").strip() or None
-    if note and len(note) > MAX_NOTE:
-        raise bad_request(f"Ghi chú quá dài (tối đa {MAX_NOTE} ký tự).", "note is too long.")
+    note = parse_note(form)
     async with app[SESSIONS]() as session, session.begin():
         report = await change_state(session, number, state, note, _now())
     if report is None:

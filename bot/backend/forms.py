@@ -19,6 +19,7 @@ MAX_DESCRIPTION = 4000
 MAX_ADDRESS = 500
 MAX_ID = 128
 MAX_URL = 1000
+MAX_NOTE = 1000
 # Open311 says the description holds "no html or code". A lone "<" ("<3", "nhiệt độ < 30") is
 # ordinary text; what looks like a tag is refused rather than silently cut out of the report.
 _HTML = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
@@ -43,13 +44,32 @@ class NewReport:
     channel: Optional[str]
 
 
+# What the citizen calls the fields the assistant fills in for them.
+_LABELS = {"description": "Nội dung phản ánh", "address_string": "Địa chỉ", "note": "Ghi chú"}
+
+
 def _text(form: MultiDictProxy, name: str, limit: int) -> Optional[str]:
     value = _CONTROL.sub("", form.get(name, "") or "").strip()
     if len(value) > limit:
         raise bad_request(
-            f"Trường {name} quá dài (tối đa {limit} ký tự).", f"{name} is longer than {limit} characters."
+            f"{_LABELS.get(name, name)} quá dài (tối đa {limit} ký tự).",
+            f"{name} is longer than {limit} characters.",
         )
     return value or None
+
+
+def _plain_text(form: MultiDictProxy, name: str, limit: int) -> Optional[str]:
+    value = _text(form, name, limit)
+    if value and _HTML.search(value):
+        raise bad_request(
+            f"{_LABELS.get(name, name)} không được chứa mã HTML.", f"{name} must not contain HTML."
+        )
+    return value
+
+
+def parse_note(form: MultiDictProxy) -> Optional[str]:
+    """An operator's note for the citizen (`status_notes`), plain text like a description."""
+    return _plain_text(form, "note", MAX_NOTE)
 
 
 def _coordinate(form: MultiDictProxy, name: str, bound: float) -> Optional[float]:
@@ -93,11 +113,7 @@ def parse_new_report(form: MultiDictProxy, service_codes: Iterable[str]) -> NewR
         raise bad_request(
             f"Loại phản ánh không tồn tại: {service_code[:40]}.", "service_code is not a known service."
         )
-    description = _text(form, "description", MAX_DESCRIPTION) or ""
-    if _HTML.search(description):
-        raise bad_request(
-            "Nội dung phản ánh không được chứa mã HTML.", "description must not contain HTML."
-        )
+    description = _plain_text(form, "description", MAX_DESCRIPTION) or ""
     lat, long = _coordinate(form, "lat", 90), _coordinate(form, "long", 180)
     if (lat is None) != (long is None):
         raise bad_request("Cần cả vĩ độ và kinh độ.", "lat and long must be given together.")
