@@ -26,7 +26,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from bot.settings import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT, load_settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -216,7 +216,7 @@ def _up(url: str) -> bool:
 @pytest.fixture(scope="module")
 def real_stack(tmp_path_factory):
     """The page URL of backend + action server + Rasa, started by `python -m bot.cli run`."""
-    if not any((PROJECT_ROOT / "models").glob("*.tar.gz")) and os.environ.get("CI") != "true":
+    if not any(load_settings().models_dir.glob("*.tar.gz")) and os.environ.get("CI") != "true":
         pytest.skip("no trained model in models/: run `make train` (make test does it first)")
     ports = {name: str(_free_port()) for name in ("RASA_PORT", "ACTIONS_PORT", "BACKEND_PORT")}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ZALO_", "BACKEND_"))}

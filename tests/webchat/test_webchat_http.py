@@ -9,6 +9,7 @@ import requests
 from PIL import Image
 from rasa.core.run import create_http_input_channels
 
+import channels.webchat as webchat_module
 from channels.webchat import WebChatInput
 
 
@@ -174,9 +175,15 @@ def test_units_map_has_the_40_units(webchat):
     assert all(f["properties"]["name"].startswith(("Phường ", "Xã ")) for f in units["features"])
 
 
-@pytest.mark.parametrize(
-    "path", ["static/../../webchat.py", "static/%2e%2e/%2e%2e/webchat.py", "static/vendor/leaflet/LICENSE", "static/nope.js"]
-)
+@pytest.mark.parametrize("path", ["static/vendor/leaflet/LICENSE", "static/nope.js", "static/%2e%2e/%2e%2e/webchat.py"])
 def test_nothing_else_is_served(webchat, path):
     url, _ = webchat
     assert requests.get(url + path).status_code == 404
+
+
+async def test_no_way_out_of_the_static_folder(tmp_path, monkeypatch):
+    (tmp_path / "static").mkdir()
+    (tmp_path / "secret.js").write_text("secret")
+    monkeypatch.setattr(webchat_module, "STATIC_DIR", tmp_path / "static")
+    res = await webchat_module._static_file("../secret.js")
+    assert res.status == 404
