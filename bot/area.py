@@ -18,7 +18,6 @@ from functools import lru_cache, reduce
 from pathlib import Path
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
-import shapely
 from shapely.geometry import Point, Polygon
 from shapely.prepared import prep
 

@@ -85,12 +85,12 @@ class Gazetteer:
         for item in landmarks:
             point = _Point(item["name"], float(item["lat"]), float(item["lon"]), True)
             for alias in [item["name"], *item.get("aliases", [])]:
-                self.points.setdefault(fold(alias), point)
+                self.points.setdefault(_words(alias), point)
         self.places: Dict[str, _Point] = {}
         self._add_osm_points(osm_points)
         self.streets: Dict[str, Tuple[str, Tuple[Unit, ...]]] = {}
         for street, district in streets:
-            key = fold(street)
+            key = _words(street)
             name, units = self.streets.get(key, (street, ()))
             self.streets[key] = (name, tuple(dict.fromkeys(units + district_units.get(district, ()))))
         self._points_re = _alternation(self.points)
@@ -98,13 +98,13 @@ class Gazetteer:
         self._streets_re = _alternation(self.streets)
 
     def _add_osm_points(self, rows: List[dict]) -> None:
-        unit_names = {fold(u.name) for u in self.area.units}
-        unit_names |= {fold(old.split(" ", 1)[-1]) for u in self.area.units for old in u.older_names}
+        unit_names = {_words(u.name) for u in self.area.units}
+        unit_names |= {_words(split_type(old)[1]) for u in self.area.units for old in u.older_names}
         seen: Dict[str, int] = {}
         for row in rows:
-            seen[fold(row["name"])] = seen.get(fold(row["name"]), 0) + 1
+            seen[_words(row["name"])] = seen.get(_words(row["name"]), 0) + 1
         for row in rows:
-            key, kind = fold(row["name"]), row["kind"]
+            key, kind = _words(row["name"]), row["kind"]
             words = len(key.split())
             # Two-word shrine and shop names ("miếu Bà", "Petrolimex") are generic; a city or town
             # point is a unit name; a name used twice locates nothing.
@@ -125,11 +125,16 @@ class Gazetteer:
         return _longest(self._streets_re, folded, self.streets)
 
 
+def _words(name: str) -> str:
+    """The key of a name: its folded words, without punctuation ("Đại Nội (Hoàng thành)")."""
+    return " ".join(re.findall(r"[a-z0-9]+", fold(name)))
+
+
 def _alternation(names) -> Optional["re.Pattern[str]"]:
     forms = sorted(names, key=len, reverse=True)
     if not forms:
         return None
-    body = "|".join(r"[\s\-.]*".join(map(re.escape, form.split())) for form in forms)
+    body = "|".join(r"[^a-z0-9]*".join(map(re.escape, form.split())) for form in forms)
     return re.compile(rf"(?<![a-z0-9])(?:{body})(?![a-z0-9])")
 
 
@@ -139,7 +144,7 @@ def _longest(pattern, folded: str, table: dict):
     best = max(pattern.finditer(folded), key=lambda m: m.end() - m.start(), default=None)
     if best is None:
         return None
-    return table[" ".join(re.findall(r"[a-z0-9]+", best.group()))], best.span()
+    return table[_words(best.group())], best.span()
 
 
 def _district_units(area: Area, path: Path) -> Dict[str, Tuple[Unit, ...]]:

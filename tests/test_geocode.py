@@ -19,13 +19,16 @@ def resolve(geocoder, text):
     return geocoder.resolve_sync(text)
 
 
-def test_every_landmark_lies_in_its_stated_unit():
+def test_every_landmark_lies_in_its_stated_unit(geocoder):
     area = load_area()
     landmarks = yaml.safe_load(Path(LANDMARKS_FILE).read_text(encoding="utf-8"))
     assert len(landmarks) >= 10
     for item in landmarks:
         unit = area.unit_at(item["lat"], item["lon"])
         assert unit is not None and unit.name == item["unit"], item["name"]
+        for alias in [item["name"], *item["aliases"]]:
+            place = resolve(geocoder, alias)
+            assert place.unit == unit and place.precise, alias
 
 
 @pytest.mark.parametrize("text, unit", [
