@@ -108,6 +108,7 @@ class Open311Client:
         path: str,
         *,
         params: Optional[Dict[str, str]] = None,
+        headers: Optional[Dict[str, str]] = None,
         body: Optional[Callable[[], Any]] = None,
         idempotent: bool = True,
         missing_ok: bool = False,
@@ -125,7 +126,12 @@ class Open311Client:
         while True:
             try:
                 async with self._http().request(
-                    method, url, params=params, data=body() if body else None, timeout=self._timeout
+                    method,
+                    url,
+                    params=params,
+                    headers=headers,
+                    data=body() if body else None,
+                    timeout=self._timeout,
                 ) as response:
                     status = response.status
                     try:
@@ -207,9 +213,11 @@ class Open311Client:
         """Standard filters (`service_request_id`, `service_code`, `start_date`, `end_date`,
         `status`) and the extensions `account_id`, `device_id`, `limit`; lists are comma-joined."""
         params = {name: _param(value) for name, value in filters.items() if value is not None}
-        # Filtering by account or device needs the key on the project's backend (personal data).
-        params["api_key"] = self._api_key
-        return await self._call("GET", "requests.json", params=params)
+        # Filtering by account or device needs the key on the project's backend (personal data);
+        # a header keeps it out of URLs, hence out of access logs.
+        return await self._call(
+            "GET", "requests.json", params=params, headers={"X-Api-Key": self._api_key}
+        )
 
     async def upload_media(self, data: bytes, filename: str, content_type: str) -> str:
         """Stores a photo on the backend (extension `media.json`); returns its URL."""

@@ -11,7 +11,7 @@ from .. import photos
 from ..report_codes import report_number
 from . import lifecycle
 from .appkeys import AREA, DIRECTORY, MEDIA, SESSIONS, SETTINGS
-from .auth import require_api_key
+from .auth import given_key, require_api_key
 from .errors import REQUEST_ID, Open311Error, bad_request, not_found
 from .forms import local_time, parse_filter, parse_new_report, parse_note, to_w3c
 from .locate import route
@@ -94,7 +94,7 @@ async def service_definition(request: web.Request) -> web.Response:
 async def create(request: web.Request) -> web.Response:
     app = request.app
     form = await _form(request)
-    require_api_key(form.get("api_key"), app[SETTINGS].effective_backend_api_keys)
+    require_api_key(given_key(request, form), app[SETTINGS].effective_backend_api_keys)
     new = parse_new_report(form, _service_names(app))
     routing = route(app[AREA], app[DIRECTORY], new)
     async with app[SESSIONS]() as session, session.begin():
@@ -116,7 +116,7 @@ async def list_requests(request: web.Request) -> web.Response:
     filters = parse_filter(request.query)
     if filters.account_id or filters.device_id:
         # Whose reports these are is personal: only the assistant (or an operator) may ask.
-        require_api_key(request.query.get("api_key"), app[SETTINGS].effective_backend_api_keys)
+        require_api_key(given_key(request), app[SETTINGS].effective_backend_api_keys)
     async with app[SESSIONS]() as session:
         reports = await list_reports(session, filters)
     names = _service_names(app)
@@ -143,7 +143,7 @@ async def show(request: web.Request) -> web.Response:
 async def set_state(request: web.Request) -> web.Response:
     app = request.app
     form = await _form(request)
-    require_api_key(form.get("api_key"), app[SETTINGS].effective_backend_api_keys)
+    require_api_key(given_key(request, form), app[SETTINGS].effective_backend_api_keys)
     number = _number(request)
     state = (form.get("state") or "").strip().lower()
     if state not in lifecycle.STATES:
@@ -193,9 +193,7 @@ async def upload_media(request: web.Request) -> web.Response:
         fields = await _read_upload(request)
     except (ValueError, AssertionError) as exc:  # aiohttp's complaints about broken multipart
         raise bad_request("Dữ liệu tải lên không hợp lệ.", "Malformed multipart body.") from exc
-    require_api_key(
-        fields.get("api_key") or request.query.get("api_key"), app[SETTINGS].effective_backend_api_keys
-    )
+    require_api_key(given_key(request, fields), app[SETTINGS].effective_backend_api_keys)
     if not fields.get("file"):
         raise bad_request("Thiếu tệp ảnh (trường file).", "The multipart field 'file' is required.")
     try:

@@ -2,9 +2,26 @@
 from __future__ import annotations
 
 import hmac
-from typing import Iterable, Optional
+from typing import Iterable, Mapping, Optional
+
+from aiohttp import web
 
 from .errors import Open311Error
+
+HEADER = "X-Api-Key"
+
+
+def given_key(request: web.Request, fields: Optional[Mapping] = None) -> Optional[str]:
+    """The key from the form (Open311's place), else the header, else the query string.
+
+    The header is what the project's client uses on GETs, so keys stay out of URLs and the
+    access logs of any proxy in between.
+    """
+    return (
+        (fields or {}).get("api_key")
+        or request.headers.get(HEADER)
+        or request.query.get("api_key")
+    )
 
 
 def key_accepted(given: Optional[str], keys: Iterable[str]) -> bool:

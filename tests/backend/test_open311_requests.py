@@ -211,6 +211,10 @@ async def test_list_filters_and_order(client):
     assert await codes(status="open,closed") == [third, second, first]
     assert await codes(account_id="telegram:1", api_key=DEV_API_KEY) == [third, first]
     assert await codes(device_id="zalo", api_key=DEV_API_KEY) == [second]
+    response = await client.get(
+        f"{API}/requests.json", params={"account_id": "telegram:2"}, headers={"X-Api-Key": DEV_API_KEY}
+    )
+    assert [r["service_request_id"] for r in await response.json()] == [second]
     assert await codes(start_date="2000-01-01T00:00:00+07:00") == [third, second, first]
     assert await codes(start_date="2999-01-01T00:00:00Z") == []
     assert await codes(end_date="2000-01-01") == []
@@ -304,3 +308,18 @@ async def test_codes_are_never_reused(client, settings):
     finally:
         await engine.dispose()
     assert await create_at_phu_xuan(client) > first
+
+
+def test_access_log_leaves_out_the_query_string(caplog):
+    import logging
+
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from bot.backend.app import AccessLogger
+
+    request = make_mocked_request("GET", f"{API}/requests.json?account_id=a&api_key=s3cret")
+    with caplog.at_level(logging.INFO):
+        AccessLogger(logging.getLogger("access-test"), "").log(request, web.Response(), 0.002)
+    assert f"GET {API}/requests.json 200" in caplog.text
+    assert "s3cret" not in caplog.text
