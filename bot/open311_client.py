@@ -9,6 +9,7 @@ import asyncio
 import logging
 from datetime import datetime
 from typing import Any, Callable, Dict, Iterable, List, Optional
+from urllib.parse import quote
 
 import aiohttp
 
@@ -205,7 +206,8 @@ class Open311Client:
 
     async def get_request(self, code: str) -> Optional[Dict[str, Any]]:
         """The report, or None when the server does not know it."""
-        request_id = normalize_report_code(code) or code.strip()
+        # Another server's ids may look different; quoted so an id cannot reach another path.
+        request_id = normalize_report_code(code) or quote(code.strip(), safe="")
         payload = await self._call("GET", f"requests/{request_id}.json", missing_ok=True)
         return payload[0] if isinstance(payload, list) and payload else None
 

@@ -32,6 +32,7 @@ async def test_full_round_trip(open311):
     report = await open311.get_request(f"pa-{code[2:]}")
     assert report["service_request_id"] == code and report["media_urls"] == [url]
     assert await open311.get_request("PA999999") is None
+    assert await open311.get_request("../services") is None
 
     mine = await open311.list_requests(account_id="web:abc", status=["open", "closed"])
     assert [r["service_request_id"] for r in mine] == [code]
