@@ -1,0 +1,199 @@
+"""`python -m bot.cli train|run`: what `make train` and `make run` do.
+
+`run` starts the routing backend, the action server and the Rasa server as child processes, waits
+until each answers, prints where to chat, and stops them all on Ctrl-C (or when one dies).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import yaml
+
+from bot.settings import DEV_API_KEY, PROJECT_ROOT, Settings, SettingsError, load_settings
+
+logger = logging.getLogger("bot.cli")
+TRAINING_INPUTS = ("config.yml", "domain.yml", "nlu/data")
+
+
+def latest_model(settings: Settings) -> Optional[Path]:
+    models = sorted(settings.models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    return models[-1] if models else None
+
+
+def model_is_stale(model: Path) -> bool:
+    """True if training data or configuration changed after the model was trained."""
+    newest_input = max(
+        p.stat().st_mtime
+        for name in TRAINING_INPUTS
+        for p in ([PROJECT_ROOT / name] + list((PROJECT_ROOT / name).rglob("*")))
+        if p.is_file()
+    )
+    return newest_input > model.stat().st_mtime
+
+
+def train(settings: Settings, *, if_missing: bool = False) -> Path:
+    model = latest_model(settings)
+    if if_missing and model and not model_is_stale(model):
+        print(f"Model up to date: {model.relative_to(PROJECT_ROOT)}")
+        return model
+    print("Training the model (a few minutes on 2 cores)...", flush=True)
+    subprocess.run(
+        [sys.executable, "-m", "rasa", "train", "--config", "config.yml", "--domain", "domain.yml",
+         "--data", "nlu/data", "--out", str(settings.models_dir), "--fixed-model-name", "hue-phan-anh"],
+        cwd=PROJECT_ROOT, check=True,
+    )
+    model = latest_model(settings)
+    assert model is not None
+    return model
+
+
+def endpoints(settings: Settings) -> Dict:
+    config: Dict = {"action_endpoint": {"url": settings.action_endpoint_url}}
+    if settings.tracker_store_url:
+        config["tracker_store"] = {"type": "SQL", "url": settings.tracker_store_url}
+    if settings.lock_store_url:
+        config["lock_store"] = {"type": "redis", "url": settings.lock_store_url}
+    return config
+
+
+def write_endpoints(settings: Settings) -> Path:
+    path = PROJECT_ROOT / ".run" / "endpoints.yml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(endpoints(settings)))
+    return path
+
+
+def commands(settings: Settings, model: Path, endpoints_path: Path) -> Dict[str, List[str]]:
+    rasa = [sys.executable, "-m", "rasa", "run", "--enable-api", "--model", str(model),
+            "--endpoints", str(endpoints_path), "--credentials", "credentials.yml",
+            "--interface", settings.host, "--port", str(settings.rasa_port), "--cors", "*"]
+    if settings.rasa_api_token:
+        rasa += ["--auth-token", settings.rasa_api_token]
+    return {
+        "backend": [sys.executable, "-m", "bot.backend"],
+        "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
+                    "--port", str(settings.actions_port)],
+        "rasa": rasa,
+    }
+
+
+def health_urls(settings: Settings) -> Dict[str, str]:
+    return {
+        "backend": f"http://127.0.0.1:{settings.backend_port}/open311/v2/services.json",
+        "actions": f"http://127.0.0.1:{settings.actions_port}/health",
+        "rasa": f"http://127.0.0.1:{settings.rasa_port}/",
+    }
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status < 500:
+                    return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
+def stop(processes: Dict[str, subprocess.Popen]) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.terminate()
+    for name, process in processes.items():
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            logger.warning("%s did not stop in time, killing it", name)
+            process.kill()
+
+
+def run(settings: Settings) -> int:
+    settings.check_exposure()
+    model = train(settings, if_missing=True)
+    endpoints_path = write_endpoints(settings)
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "SANIC_HOST": settings.host,
+           "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"}
+    if not settings.backend_api_keys:
+        print(f"BACKEND_API_KEYS unset: the backend accepts the development key {DEV_API_KEY!r}")
+    processes: Dict[str, subprocess.Popen] = {}
+    urls = health_urls(settings)
+    # The Rasa server needs a minute to load the model; the others are up in seconds.
+    timeouts = {"backend": 60, "actions": 60, "rasa": 300}
+    try:
+        for name, command in commands(settings, model, endpoints_path).items():
+            if name == "backend" and settings.backend_url:
+                print(f"BACKEND_URL set: using the Open311 server at {settings.backend_url}")
+                continue
+            processes[name] = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
+            if not wait_until_up(urls[name], processes[name], timeouts[name]):
+                print(f"error: the {name} did not start; see its log above", file=sys.stderr)
+                return 1
+        print_welcome(settings)
+        while all(p.poll() is None for p in processes.values()):
+            time.sleep(1)
+        dead = [name for name, p in processes.items() if p.poll() is not None]
+        print(f"error: {', '.join(dead)} stopped; stopping the rest", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping...")
+        return 0
+    finally:
+        stop(processes)
+
+
+def print_welcome(settings: Settings) -> None:
+    base = f"http://127.0.0.1:{settings.rasa_port}"
+    lines = [
+        "",
+        "Trợ lý phản ánh hiện trường Huế is running.",
+        f"  Web chat:        {base}/webhooks/web/",
+        f"  Rasa HTTP API:   {base}  (REST channel: {base}/webhooks/rest/webhook)",
+        f"  Routing backend: http://127.0.0.1:{settings.backend_port}/open311/v2/services.json",
+        f"  Telegram:        {'on' if settings.telegram_enabled else 'off (set TELEGRAM_TOKEN)'}",
+        f"  Zalo:            {'on' if settings.zalo_enabled else 'off (set ZALO_APP_ID, ZALO_OA_SECRET_KEY, ZALO_ACCESS_TOKEN)'}",
+        "Press Ctrl-C to stop everything.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _interrupt(*_: object) -> None:
+    # SIGTERM (CI, systemd, a test's terminate()) stops the children like Ctrl-C does.
+    raise KeyboardInterrupt
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.cli")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train_parser = sub.add_parser("train", help="train a model into models/")
+    train_parser.add_argument("--if-missing", action="store_true", help="skip if a model is up to date")
+    sub.add_parser("run", help="start backend, action server and Rasa server")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        if args.command == "train":
+            train(settings, if_missing=args.if_missing)
+            return 0
+        signal.signal(signal.SIGTERM, _interrupt)
+        return run(settings)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Scores a trained model on labelled NLU data: intent and category accuracy, address spans.
+
+Used by `make bench` (held-out split and cross-validation) and by the NLU tests.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from rasa.core.agent import Agent
+from rasa.shared.nlu.training_data.loading import load_data
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.nlu.category import category_of
+from bot.text import fold_chars
+
+
+@dataclass
+class Example:
+    text: str
+    intent: str
+    category: Optional[str]
+    addresses: Tuple[str, ...]
+
+
+@dataclass
+class Scores:
+    examples: int = 0
+    intent_correct: int = 0
+    category_examples: int = 0
+    category_correct: int = 0
+    address_expected: int = 0
+    address_found: int = 0
+    address_correct: int = 0
+    errors: List[Dict] = field(default_factory=list)
+
+    @property
+    def intent_accuracy(self) -> float:
+        return self.intent_correct / self.examples if self.examples else 0.0
+
+    @property
+    def category_accuracy(self) -> float:
+        return self.category_correct / self.category_examples if self.category_examples else 0.0
+
+    @property
+    def address_f1(self) -> float:
+        if not self.address_correct:
+            return 0.0
+        precision = self.address_correct / self.address_found
+        recall = self.address_correct / self.address_expected
+        return 2 * precision * recall / (precision + recall)
+
+
+def examples_from(paths: Iterable[Path]) -> List[Example]:
+    examples = []
+    for path in paths:
+        for message in load_data(str(path)).intent_examples:
+            examples.append(to_example(message))
+    return examples
+
+
+def to_example(message: Message) -> Example:
+    addresses = tuple(
+        message.get("text")[e["start"]:e["end"]]
+        for e in message.get("entities") or []
+        if e["entity"] == "address"
+    )
+    return Example(message.get("text"), message.get("intent"), category_of(message), addresses)
+
+
+def strip_diacritics(example: Example) -> Example:
+    """The same message as typed without diacritics (same length, so spans still match)."""
+    return Example(
+        fold_chars(example.text), example.intent, example.category,
+        tuple(fold_chars(a) for a in example.addresses),
+    )
+
+
+def _norm(span: str) -> str:
+    return " ".join(span.lower().strip(" ,.").split())
+
+
+async def score(agent: Agent, examples: List[Example]) -> Scores:
+    scores = Scores()
+    for example in examples:
+        parsed = await agent.parse_message(example.text)
+        intent = (parsed.get("intent") or {}).get("name")
+        entities = parsed.get("entities") or []
+        scores.examples += 1
+        scores.intent_correct += intent == example.intent
+        if example.category:
+            scores.category_examples += 1
+            predicted = next((e["value"] for e in entities if e["entity"] == "category"), None)
+            scores.category_correct += predicted == example.category
+            if predicted != example.category:
+                scores.errors.append({"text": example.text, "category": example.category, "got": predicted})
+        if intent != example.intent:
+            scores.errors.append({"text": example.text, "intent": example.intent, "got": intent})
+        expected = {_norm(a) for a in example.addresses}
+        found = {_norm(e["value"]) for e in entities if e["entity"] == "address"}
+        scores.address_expected += len(expected)
+        scores.address_found += len(found)
+        scores.address_correct += len(expected & found)
+    return scores
+
+
+def evaluate(model_path: Path, data_paths: Iterable[Path], *, stripped: bool = False) -> Scores:
+    agent = Agent.load(str(model_path))
+    examples = examples_from(data_paths)
+    if stripped:
+        examples = [strip_diacritics(e) for e in examples]
+    return asyncio.run(score(agent, examples))

@@ -1,0 +1,223 @@
+"""Zalo Official Account channel: signed webhook in, OA message API out.
+
+credentials.yml names `channels.zalo.ZaloInput`; Rasa mounts it at `/webhooks/zalo/webhook`.
+Configuration comes from the environment (`bot.settings`): without ZALO_APP_ID,
+ZALO_OA_SECRET_KEY and ZALO_ACCESS_TOKEN the channel is off and its webhook answers 503.
+
+Zalo retries a webhook that does not answer within two seconds, so events are acknowledged at once
+and handled in the background, one user's events in the order they came.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from typing import Any, Awaitable, Callable, Dict, Optional, Union
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+
+from bot.messages import Inbound, location_message, photo_message, text_message
+from bot.photos import MAX_PHOTOS_PER_REPORT, PhotoError
+from bot.settings import Settings, get_settings
+from channels.lru import LRU
+from channels.output import ButtonMemory, native_id, numbered, sender_id, split_text
+from channels.photos import download, store_photo
+from channels.tasks import Background, KeyedLocks
+from channels.zalo_api import ZaloApi
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "zalo"
+SIGNATURE_HEADER = "X-ZEvent-Signature"
+TEXT_LIMIT = 2000  # Zalo's limit for a text message
+FOR_ASSISTANT = {"user_send_text", "user_send_image", "user_send_location"}
+# Content the assistant cannot read; every other event (follow, the OA's own messages...) is
+# acknowledged and left alone.
+UNREADABLE = {
+    "user_send_sticker", "user_send_gif", "user_send_audio", "user_send_video", "user_send_file",
+}
+
+UNSUPPORTED = (
+    "Mình chỉ nhận tin nhắn chữ, ảnh và vị trí. Bạn gửi ảnh hoặc gõ nội dung giúp mình nhé."
+)
+FAILED = "Xin lỗi, mình đang gặp sự cố. Bạn thử lại sau ít phút nhé."
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+def signature_ok(header: str, body: bytes, settings: Settings) -> bool:
+    """`mac=<sha256 hex of app_id + raw body + timestamp + OA secret key>`, as Zalo signs."""
+    try:
+        timestamp = json.loads(body)["timestamp"]
+    except (ValueError, TypeError, KeyError):
+        return False
+    mac = hashlib.sha256(
+        (settings.zalo_app_id or "").encode() + body + str(timestamp).encode()
+        + (settings.zalo_oa_secret_key or "").encode()
+    ).hexdigest()
+    given = header.strip()
+    given = given[len("mac="):] if given.startswith("mac=") else given
+    return hmac.compare_digest(given.encode(), mac.encode())
+
+
+class ZaloOutput(OutputChannel):
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL
+
+    def __init__(self, api: ZaloApi, buttons: ButtonMemory) -> None:
+        self.api = api
+        self.buttons = buttons
+
+    async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
+        user = native_id(recipient_id)
+        buttons = message.get("buttons") or message.get("quick_replies") or []
+        self.buttons.remember(user, buttons)
+        text = message.get("text") or ""
+        # OA customer-service messages have no reply buttons: the citizen answers with a number.
+        for piece in split_text(numbered(text, buttons) if buttons else text, TEXT_LIMIT):
+            await self.api.send(user, {"text": piece})
+        if message.get("image"):
+            await self.api.send(user, {"attachment": {"type": "template", "payload": {
+                "template_type": "media",
+                "elements": [{"media_type": "image", "url": message["image"]}],
+            }}})
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"text": text})
+
+
+class ZaloInput(InputChannel):
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> "ZaloInput":
+        # credentials.yml lists the channel without config: everything comes from the environment.
+        return cls(get_settings())
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.events: Optional[EventHandler] = None
+        if not settings.zalo_enabled:
+            logger.info(
+                "Zalo channel is off: ZALO_APP_ID, ZALO_OA_SECRET_KEY and ZALO_ACCESS_TOKEN "
+                "are not all set"
+            )
+            return
+        self.events = EventHandler(settings)
+
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        return self.events.output if self.events else None
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        bp = Blueprint("hue_zalo", __name__)
+
+        @bp.route("/", methods=["GET"])
+        async def health(_: Request) -> response.HTTPResponse:
+            return response.json({"status": "ok" if self.events else "off"})
+
+        @bp.route("/webhook", methods=["POST"])
+        async def webhook(request: Request) -> response.HTTPResponse:
+            if self.events is None:
+                return response.json({"error": "the Zalo channel is off"}, status=503)
+            header = request.headers.get(SIGNATURE_HEADER)
+            if not header:
+                return response.json({"error": "missing signature"}, status=401)
+            if not signature_ok(header, request.body, self.settings):
+                return response.json({"error": "wrong signature"}, status=403)
+            event = json.loads(request.body)
+            if not isinstance(event, dict):
+                return response.json({"error": "not a Zalo event"}, status=400)
+            self.events.accept(event, on_new_message)
+            return response.json({"ok": True})
+
+        if self.events is not None:
+            bp.listener("after_server_stop")(self._stop)
+        return bp
+
+    async def _stop(self, *_: Any) -> None:
+        await self.events.stop()
+
+
+class EventHandler:
+    """Zalo events to `bot.messages` messages for the assistant, each event once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.api = ZaloApi(settings)
+        self.buttons = ButtonMemory(by_number=True)
+        self.output = ZaloOutput(self.api, self.buttons)
+        self.background = Background()
+        self.user_locks = KeyedLocks()
+        # Zalo redelivers events it thinks were lost; ids are remembered per process, so a
+        # redelivery to another replica or after a restart would be handled again.
+        self.seen: LRU[bool] = LRU()
+        self.on_new_message: Optional[OnNewMessage] = None
+
+    def accept(self, event: Dict[str, Any], on_new_message: OnNewMessage) -> None:
+        self.on_new_message = on_new_message
+        name = event.get("event_name")
+        message = event.get("message") if isinstance(event.get("message"), dict) else {}
+        user = (event.get("sender") or {}).get("id")
+        if name not in FOR_ASSISTANT | UNREADABLE or not user:
+            return
+        msg_id = message.get("msg_id")
+        if msg_id and not self.seen.first_time(msg_id):
+            logger.info("Zalo event %s delivered again, already handled", msg_id)
+            return
+        self.background.spawn(
+            self._process(str(user), name, message), f"Zalo {name} {msg_id} of user {user}"
+        )
+
+    async def stop(self) -> None:
+        await self.background.drain()
+        await self.api.close()
+
+    async def _process(self, user: str, name: str, message: Dict[str, Any]) -> None:
+        async with self.user_locks(user):
+            try:
+                inbound = await self._inbound(user, name, message)
+            except PhotoError as exc:
+                inbound = str(exc)
+            except (KeyError, IndexError, TypeError, ValueError):
+                logger.warning("Zalo %s %s of user %s is malformed", name, message.get("msg_id"), user)
+                inbound = UNSUPPORTED
+            if isinstance(inbound, str):
+                await self.output.send_response(user, {"text": inbound})
+                return
+            try:
+                await self.on_new_message(UserMessage(
+                    inbound.text, self.output, sender_id(CHANNEL, user), input_channel=CHANNEL,
+                    message_id=message.get("msg_id"), metadata=inbound.metadata,
+                ))
+            except Exception:  # noqa: BLE001 - the citizen gets an answer whatever failed
+                logger.exception("Zalo user %s: the assistant failed on %s", user, name)
+                await self.output.send_response(user, {"text": FAILED})
+
+    async def _inbound(self, user: str, name: str, message: Dict[str, Any]) -> Union[Inbound, str]:
+        """The message for the assistant, or the answer the channel gives on its own."""
+        where = {"channel": CHANNEL, "user_id": user}
+        if name == "user_send_text":
+            text = str(message.get("text") or "")
+            return text_message(self.buttons.resolve(user, text) or text, **where)
+        if name == "user_send_location":
+            coordinates = message["attachments"][0]["payload"]["coordinates"]
+            # Zalo sends the coordinates as strings at times.
+            return location_message(
+                float(coordinates["latitude"]), float(coordinates["longitude"]), **where
+            )
+        if name == "user_send_image":
+            urls = [a["payload"]["url"] for a in message["attachments"] if a.get("payload")]
+            photos = [
+                await store_photo(await download(self.api.session, url), self.settings)
+                for url in urls[:MAX_PHOTOS_PER_REPORT]
+            ]
+            if not photos:
+                raise ValueError("an image event without image")
+            return photo_message(photos, caption=str(message.get("text") or ""), **where)
+        return UNSUPPORTED
