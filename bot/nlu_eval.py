@@ -14,7 +14,7 @@ from rasa.shared.nlu.training_data.loading import load_data
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.nlu.category import category_of
-from bot.text import fold_chars
+import unicodedata
 
 
 @dataclass
@@ -70,12 +70,15 @@ def to_example(message: Message) -> Example:
     return Example(message.get("text"), message.get("intent"), category_of(message), addresses)
 
 
+def _strip(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def strip_diacritics(example: Example) -> Example:
-    """The same message as typed without diacritics (same length, so spans still match)."""
-    return Example(
-        fold_chars(example.text), example.intent, example.category,
-        tuple(fold_chars(a) for a in example.addresses),
-    )
+    """The same message as typed without diacritics, case kept."""
+    return Example(_strip(example.text), example.intent, example.category,
+                   tuple(_strip(a) for a in example.addresses))
 
 
 def _norm(span: str) -> str:

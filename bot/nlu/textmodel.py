@@ -1,0 +1,57 @@
+"""The text classifier shared by the intent and category components.
+
+Word 1-2-grams plus character 2-5-grams (within words) over the tokenizer's normalised text, with
+sublinear TF-IDF and a logistic regression: trains in seconds on 2 cores, gives calibrated enough
+probabilities for the fallback threshold, and the character n-grams absorb typos.
+"""
+from __future__ import annotations
+
+from typing import Any, List, Text
+
+import joblib
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+MODEL_FILE = "model.joblib"
+
+
+def normalized_text(message: Message) -> str:
+    """The message as the tokenizer normalised it (folded, teencode expanded)."""
+    tokens = message.get(f"{TEXT}_tokens") or []
+    if tokens:
+        return " ".join(t.text for t in tokens)
+    return (message.get(TEXT) or "").lower()
+
+
+def build_model(c: float) -> Pipeline:
+    features = FeatureUnion(
+        [
+            ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
+            ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)),
+        ]
+    )
+    classifier = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+    return Pipeline([("features", features), ("classifier", classifier)])
+
+
+def fit(texts: List[Text], labels: List[Text], c: float) -> Pipeline:
+    return build_model(c).fit(texts, labels)
+
+
+def save(model: Pipeline, storage: ModelStorage, resource: Resource) -> None:
+    with storage.write_to(resource) as directory:
+        joblib.dump(model, directory / MODEL_FILE)
+
+
+def load(storage: ModelStorage, resource: Resource) -> Any:
+    """The trained pipeline, or None if the component was never trained."""
+    try:
+        with storage.read_from(resource) as directory:
+            return joblib.load(directory / MODEL_FILE)
+    except (ValueError, FileNotFoundError):
+        return None
