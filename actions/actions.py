@@ -19,6 +19,9 @@ from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
+# Intents that interrupt a report: the form fills nothing, so Rasa rejects it and the rules for
+# these intents answer (then the report carries on, or stops for "hủy").
+INTERRUPTIONS = {"cancel", "emergency", "check_status", "help", "bot_challenge", "share_contact"}
 REPORT_SLOTS = ("description", "category", "category_guess", "location", "location_pending",
                 "photos", "photos_done", "confirmed", "requested_slot")
 _geocoder: Optional[Geocoder] = None
@@ -63,6 +66,17 @@ class ValidateReportForm(FormValidationAction):
     def name(self) -> Text:
         return "validate_report_form"
 
+    async def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
+        # rasa-sdk returns only the validated required slots; the helper slots set while
+        # extracting (photos, location_pending, category_guess) must reach the tracker too.
+        if tracker.get_slot("requested_slot") and intent_of(tracker) in INTERRUPTIONS:
+            return []
+        extracted = await self.get_extraction_events(dispatcher, tracker, domain)
+        tracker.add_slots(extracted)
+        validated = await self._extract_validation_events(dispatcher, tracker, domain)
+        names = {event["name"] for event in validated}
+        return [event for event in extracted if event["name"] not in names] + validated
+
     # description -------------------------------------------------------------------------
     async def extract_description(self, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:
         text = tracker.latest_message.get("text") or ""
@@ -103,6 +117,10 @@ class ValidateReportForm(FormValidationAction):
     async def extract_location(self, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:
         pin = location_from(tracker.latest_message)
         if pin:
+            if describe_point(pin["latitude"], pin["longitude"]) is None:
+                # Refuse it, but keep a location given before.
+                dispatcher.utter_message(response="utter_location_outside")
+                return {"location": None} if requested(tracker, "location") else {}
             return {"location": {"pin": pin}}
         intent = intent_of(tracker)
         pending = tracker.get_slot("location_pending")
@@ -136,9 +154,6 @@ class ValidateReportForm(FormValidationAction):
             return {"location": value["confirmed"], "location_pending": None}
         if "pin" in value:
             place = describe_point(value["pin"]["latitude"], value["pin"]["longitude"])
-            if place is None:
-                dispatcher.utter_message(response="utter_location_outside")
-                return {"location": None, "location_pending": None}
             return {"location": report.location_from_place(place, "pin"), "location_pending": None}
         if "typed" in value:
             place = await geocoder().resolve(value["typed"])

@@ -9,6 +9,7 @@ import argparse
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -94,6 +95,11 @@ def health_urls(settings: Settings) -> Dict[str, str]:
     }
 
 
+def port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def wait_until_up(url: str, process: subprocess.Popen, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -137,6 +143,11 @@ def run(settings: Settings) -> int:
             if name == "backend" and settings.backend_url:
                 print(f"BACKEND_URL set: using the Open311 server at {settings.backend_url}")
                 continue
+            port = int(urls[name].split(":")[2].split("/")[0])
+            if port_in_use(port):
+                print(f"error: port {port} for the {name} is taken (another `make run`?); "
+                      f"stop it or choose another port in the environment", file=sys.stderr)
+                return 1
             processes[name] = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
             if not wait_until_up(urls[name], processes[name], timeouts[name]):
                 print(f"error: the {name} did not start; see its log above", file=sys.stderr)
