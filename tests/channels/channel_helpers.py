@@ -35,10 +35,8 @@ def jpeg(color: str = "red", gps: Optional[tuple] = None) -> bytes:
 
 
 def _dms(value: float) -> tuple:
-    degrees = int(value)
-    minutes = int((value - degrees) * 60)
-    seconds = round(((value - degrees) * 60 - minutes) * 60 * 1000)
-    return ((degrees, 1), (minutes, 1), (seconds, 1000))
+    degrees, minutes = int(value), int(value * 60) % 60
+    return (float(degrees), float(minutes), round((value * 3600) % 60, 3))
 
 
 class ScriptedAssistant:
@@ -59,7 +57,8 @@ class RasaApp:
 
     def __init__(self, channel: InputChannel) -> None:
         Sanic.test_mode = True  # lets Rasa's factory build more apps in one process
-        self.app = configure_app(input_channels=[channel], enable_api=False, use_uvloop=False)
+        # use_uvloop=False would reset the event loop policy, and with it the test's loop.
+        self.app = configure_app(input_channels=[channel], enable_api=False)
         self.assistant = ScriptedAssistant()
         self.app.ctx.agent = self.assistant
         self.port = free_port()

@@ -17,7 +17,8 @@ Call = Tuple[str, Dict[str, Any]]
 
 
 async def serve(app: web.Application) -> Tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app)
+    # No access log: it would print the Bot API token from the URLs, as the real server's does.
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -148,8 +148,10 @@ async def test_place_question_gets_a_location_keyboard_and_a_pin_becomes_coordin
     pin = rasa.assistant.received[-1]
     assert pin.text == SHARE_LOCATION
     assert pin.metadata["location"] == {"latitude": HUE[0], "longitude": HUE[1]}
-    # The place is given: the next answer puts the normal keyboard back.
-    assert telegram_api.sent("sendMessage")[-1]["reply_markup"] == {"remove_keyboard": True}
+    # The place is answered: the next reply puts the normal keyboard back, once.
+    replies = telegram_api.sent("sendMessage")
+    assert replies[1]["reply_markup"] == {"remove_keyboard": True}
+    assert "reply_markup" not in replies[2]
 
 
 async def test_photo_largest_size_is_downloaded_and_stored_on_the_backend(rasa, telegram_api):
