@@ -197,6 +197,23 @@ def test_failed_send_keeps_the_typed_text(webchat, browser):
     assert "failed" in page.find(".msg.user").get_attribute("class")
 
 
+def test_reload_keeps_the_conversation_and_new_conversation_starts_afresh(webchat, browser):
+    url, assistant = webchat
+    page = ChatPage(browser, url, timeout=20)
+    page.say(COMPLAINT)
+    sender = browser.execute_script("return localStorage.getItem('hue-webchat-sender')")
+
+    browser.refresh()
+    assert COMPLAINT in [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".msg.user")]
+    page.click_chip("Đúng")  # a button restored from the saved log still answers
+    assert [m.text for m in assistant.received_from(sender)] == [COMPLAINT, "/affirm"]
+
+    page.find("#restart").click()
+    browser.switch_to.alert.accept()
+    WebDriverWait(browser, 20).until(lambda d: not d.find_elements(By.CSS_SELECTOR, ".msg.user"))
+    assert browser.execute_script("return localStorage.getItem('hue-webchat-sender')") != sender
+
+
 # The real stack ---------------------------------------------------------------------------
 
 def _free_port() -> int:

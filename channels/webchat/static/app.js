@@ -12,7 +12,10 @@
     outside: "Điểm này nằm ngoài địa bàn thành phố Huế.",
     pickedLocation: "Vị trí đã chọn trên bản đồ",
     typing: "Trợ lý đang trả lời…",
+    photoSent: "(ảnh đã gửi)",
   };
+  const SENDER_KEY = "hue-webchat-sender";
+  const LOG_KEY = "hue-webchat-log";
 
   const $ = (id) => document.getElementById(id);
   const log = $("log");
@@ -27,14 +30,13 @@
 
   // The server keeps one conversation per sender, so the id must survive reloads.
   function senderId() {
-    const key = "hue-webchat-sender";
     const fresh = () =>
       Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
     try {
-      let id = localStorage.getItem(key);
+      let id = localStorage.getItem(SENDER_KEY);
       if (!/^[A-Za-z0-9_-]{8,64}$/.test(id || "")) {
         id = fresh();
-        localStorage.setItem(key, id);
+        localStorage.setItem(SENDER_KEY, id);
       }
       return id;
     } catch (e) {
@@ -75,18 +77,25 @@
       chip.type = "button";
       chip.className = "chip";
       chip.textContent = b.title;
-      chip.addEventListener("click", async () => {
-        if (busy) return;
-        setGroupEnabled(group, false);
-        const ok = await send({ message: b.payload }, bubble("user", b.title));
-        if (ok) chip.classList.add("chosen");
-        else setGroupEnabled(group, true);
-      });
+      chip.dataset.payload = b.payload;
       group.appendChild(chip);
     }
     log.appendChild(group);
     group.scrollIntoView({ block: "end" });
   }
+
+  // Delegated, so that chips restored from the saved log work too.
+  log.addEventListener("click", async (event) => {
+    const chip = event.target.closest(".chip");
+    if (!chip || chip.disabled || busy) return;
+    const group = chip.parentElement;
+    setGroupEnabled(group, false);
+    if (await send({ message: chip.dataset.payload }, bubble("user", chip.textContent))) {
+      chip.classList.add("chosen");
+    } else {
+      setGroupEnabled(group, true);
+    }
+  });
 
   function setGroupEnabled(group, enabled) {
     for (const chip of group.querySelectorAll("button")) chip.disabled = !enabled;
@@ -100,6 +109,45 @@
       if (m.custom && m.custom.request_location) openMap();
     }
   }
+
+  // A reload, or a phone discarding the tab, must not hide where the conversation stands: the log
+  // is kept beside the sender id. Its text went in as textContent, so the saved markup is inert.
+  function restoreLog() {
+    let saved = null;
+    try {
+      saved = localStorage.getItem(LOG_KEY);
+    } catch (e) {
+      return;
+    }
+    if (!saved) return;
+    log.innerHTML = saved;
+    log.querySelectorAll(".typing, .error").forEach((e) => e.remove());
+    // Photo previews were blob: URLs of the previous page.
+    log.querySelectorAll('img[src^="blob:"]').forEach((img) => img.replaceWith(TEXT.photoSent));
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function saveLog() {
+    try {
+      localStorage.setItem(LOG_KEY, log.innerHTML);
+    } catch (e) {
+      // full or blocked: the saved log is only a convenience
+    }
+  }
+
+  restoreLog();
+  new MutationObserver(saveLog).observe(log, { childList: true, subtree: true, attributes: true });
+
+  $("restart").addEventListener("click", () => {
+    if (!confirm("Bắt đầu cuộc trò chuyện mới? Nội dung đang hiển thị sẽ bị xóa.")) return;
+    try {
+      localStorage.removeItem(LOG_KEY);
+      localStorage.removeItem(SENDER_KEY);
+    } catch (e) {
+      // nothing was saved
+    }
+    location.reload();
+  });
 
   // One request at a time, so replies always come back in the order things were sent.
   async function post(url, init) {
