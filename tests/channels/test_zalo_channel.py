@@ -1,0 +1,224 @@
+"""The Zalo OA channel through Rasa's app factory, the real client against a stand-in of the
+Zalo API, photos stored on the real routing backend."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from typing import Any, Dict, Optional
+
+import aiohttp
+import pytest
+
+from bot.messages import SEND_PHOTO, SHARE_LOCATION
+from bot.settings import Settings
+from channel_helpers import RasaApp, jpeg
+from channels.zalo import UNSUPPORTED, ZaloInput
+from standins import ZaloStandin
+
+APP_ID = "1234567890"
+OA_SECRET = "oa-secret-key"
+APP_SECRET = "app-secret"
+USER = "8000111222"
+BUTTONS = [
+    {"title": "✅ Đúng", "payload": "/affirm"},
+    {"title": "Giao thông", "payload": '/inform{"category":"giao_thong"}'},
+]
+
+
+def event(name: str, msg_id: str, **message: Any) -> Dict[str, Any]:
+    return {
+        "app_id": APP_ID, "user_id_by_app": "55", "event_name": name,
+        "timestamp": str(int(time.time() * 1000)),
+        "sender": {"id": USER}, "recipient": {"id": "oa-1"},
+        "message": {"msg_id": msg_id, **message},
+    }
+
+
+def sign(body: bytes, timestamp: str, secret: str = OA_SECRET) -> str:
+    return "mac=" + hashlib.sha256(APP_ID.encode() + body + timestamp.encode() + secret.encode()).hexdigest()
+
+
+@pytest.fixture
+async def zalo_api():
+    standin = await ZaloStandin("access-1", "refresh-1", APP_ID, APP_SECRET).start()
+    yield standin
+    await standin.stop()
+
+
+def zalo_settings(backend: Settings, api: ZaloStandin) -> Settings:
+    return dataclasses.replace(
+        backend, zalo_app_id=APP_ID, zalo_oa_secret_key=OA_SECRET,
+        zalo_access_token="access-1", zalo_refresh_token="refresh-1", zalo_app_secret=APP_SECRET,
+        zalo_api_base_url=api.url, zalo_oauth_url=api.oauth_url,
+    )
+
+
+@pytest.fixture
+async def rasa(backend, zalo_api):
+    channel = ZaloInput(zalo_settings(backend, zalo_api))
+    async with RasaApp(channel) as app:
+        app.channel = channel
+        yield app
+
+
+async def post(app: RasaApp, payload: Dict[str, Any], signature: Optional[str] = "") -> int:
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    if signature == "":
+        signature = sign(body, payload["timestamp"])
+    headers = {"Content-Type": "application/json"}
+    if signature is not None:
+        headers["X-ZEvent-Signature"] = signature
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{app.url}/webhooks/zalo/webhook", data=body, headers=headers) as r:
+            return r.status
+
+
+async def settled(app: RasaApp) -> None:
+    await app.channel.events.background.drain()
+
+
+async def test_missing_or_wrong_signature_is_rejected_and_nothing_processed(rasa, zalo_api):
+    text = event("user_send_text", "m1", text="xin chào")
+    assert await post(rasa, text, signature=None) == 401
+    assert await post(rasa, text, signature="mac=" + "0" * 64) == 403
+    body = json.dumps(text).encode()
+    assert await post(rasa, text, signature=sign(body, text["timestamp"], secret="other")) == 403
+    await settled(rasa)
+    assert rasa.assistant.received == [] and zalo_api.messages == []
+
+
+async def test_text_reaches_assistant_and_buttons_become_a_numbered_list(rasa, zalo_api):
+    rasa.assistant.reply = lambda m: (
+        [{"text": "Đèn đường, đúng không ạ?", "buttons": BUTTONS}] if m.text == "đèn đường hỏng"
+        else [{"text": "Dạ."}]
+    )
+    assert await post(rasa, event("user_send_text", "m1", text="đèn đường hỏng")) == 200
+    await settled(rasa)
+    [message] = rasa.assistant.received
+    assert message.sender_id == f"zalo:{USER}"
+    assert message.text == "đèn đường hỏng"
+    assert message.metadata == {"channel": "zalo", "user_id": USER}
+    sent = zalo_api.messages[0]
+    assert sent["recipient"] == {"user_id": USER}
+    assert "1. ✅ Đúng\n2. Giao thông" in sent["message"]["text"]
+    # Answering with a number sends that button's payload.
+    await post(rasa, event("user_send_text", "m2", text="2"))
+    await settled(rasa)
+    assert rasa.assistant.received[-1].text == '/inform{"category":"giao_thong"}'
+    # The last bot message had no buttons: a later "2" is just text.
+    await post(rasa, event("user_send_text", "m3", text="2"))
+    await settled(rasa)
+    assert rasa.assistant.received[-1].text == "2"
+
+
+async def test_the_same_event_twice_is_handled_once(rasa):
+    text = event("user_send_text", "m1", text="xin chào")
+    assert await post(rasa, text) == 200
+    assert await post(rasa, text) == 200
+    await settled(rasa)
+    assert len(rasa.assistant.received) == 1
+
+
+async def test_webhook_answers_at_once_even_when_the_assistant_is_slow(rasa, zalo_api):
+    async def slow(message):
+        await asyncio.sleep(3)
+        await message.output_channel.send_response(message.sender_id, {"text": "Dạ"})
+
+    rasa.assistant.handle_message = slow
+    started = time.monotonic()
+    assert await post(rasa, event("user_send_text", "m1", text="xin chào")) == 200
+    assert time.monotonic() - started < 2
+    await settled(rasa)
+    assert zalo_api.texts() == ["Dạ"]
+
+
+async def test_location_with_coordinates_as_strings(rasa):
+    location = event("user_send_location", "m1", attachments=[{
+        "type": "location",
+        "payload": {"coordinates": {"latitude": "16.4637", "longitude": "107.5909"}},
+    }])
+    await post(rasa, location)
+    await settled(rasa)
+    [message] = rasa.assistant.received
+    assert message.text == SHARE_LOCATION
+    assert message.metadata["location"] == {"latitude": 16.4637, "longitude": 107.5909}
+
+
+async def test_image_is_downloaded_and_stored_on_the_backend(rasa, zalo_api):
+    zalo_api.files["a.jpg"] = jpeg("green")
+    image = event("user_send_image", "m1", text="cống tắc", attachments=[
+        {"type": "image", "payload": {"url": zalo_api.file_url("a.jpg"),
+                                      "thumbnail": zalo_api.file_url("a.jpg")}},
+    ])
+    await post(rasa, image)
+    await settled(rasa)
+    [message] = rasa.assistant.received
+    assert message.text == SEND_PHOTO and message.metadata["caption"] == "cống tắc"
+    [photo] = message.metadata["photos"]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(photo["url"]) as response:
+            assert response.status == 200
+            assert (await response.read()).startswith(b"\xff\xd8")
+
+
+async def test_an_image_that_cannot_be_read_gets_a_reason_not_the_assistant(rasa, zalo_api):
+    zalo_api.files["a.jpg"] = b"<html>not an image</html>"
+    image = event("user_send_image", "m1", attachments=[
+        {"type": "image", "payload": {"url": zalo_api.file_url("a.jpg")}},
+    ])
+    await post(rasa, image)
+    await settled(rasa)
+    assert rasa.assistant.received == []
+    assert "JPEG, PNG hoặc WebP" in zalo_api.texts()[-1]
+
+
+async def test_stickers_get_a_friendly_answer_and_other_events_are_ignored(rasa, zalo_api):
+    assert await post(rasa, event("user_send_sticker", "m1", attachments=[])) == 200
+    assert await post(rasa, event("follow", "m2")) == 200
+    assert await post(rasa, event("oa_send_text", "m3", text="Dạ")) == 200
+    await settled(rasa)
+    assert rasa.assistant.received == []
+    assert zalo_api.texts() == [UNSUPPORTED]
+
+
+async def test_expired_token_is_refreshed_and_the_message_sent_again(rasa, zalo_api, caplog):
+    caplog.set_level(logging.INFO)
+    rasa.assistant.reply = lambda m: [{"text": "Dạ, mình nghe."}]
+    zalo_api.expire_token = True
+    await post(rasa, event("user_send_text", "m1", text="xin chào"))
+    await settled(rasa)
+    assert zalo_api.texts() == ["Dạ, mình nghe."]
+    [refresh] = zalo_api.refreshes
+    assert refresh == {"app_id": APP_ID, "grant_type": "refresh_token", "refresh_token": "refresh-1"}
+    assert "access token refreshed" in caplog.text
+    # The new pair is kept: the single-use refresh token is not used twice.
+    zalo_api.expire_token = True
+    await post(rasa, event("user_send_text", "m2", text="còn đó không"))
+    await settled(rasa)
+    assert [r["refresh_token"] for r in zalo_api.refreshes] == ["refresh-1", "refresh-2"]
+    assert "access-" not in caplog.text and "refresh-1" not in caplog.text
+
+
+async def test_images_and_long_texts_on_the_way_out(rasa, zalo_api):
+    long_text = "\n".join(f"Dòng {i:03d} của một câu trả lời rất dài." for i in range(100))
+    rasa.assistant.reply = lambda m: [{"text": long_text}, {"image": "http://x.vn/a.jpg"}]
+    await post(rasa, event("user_send_text", "m1", text="xem"))
+    await settled(rasa)
+    *texts, image = zalo_api.messages
+    assert len(texts) >= 2 and all(len(t["message"]["text"]) <= 2000 for t in texts)
+    assert image["message"]["attachment"]["payload"]["elements"] == [
+        {"media_type": "image", "url": "http://x.vn/a.jpg"}
+    ]
+
+
+async def test_channel_is_off_when_its_variables_are_unset(caplog, backend):
+    caplog.set_level(logging.INFO)
+    async with RasaApp(ZaloInput(backend)) as app:
+        text = event("user_send_text", "m1", text="xin chào")
+        assert await post(app, text) == 503
+    assert app.assistant.received == []
+    assert "Zalo channel is off" in caplog.text
