@@ -57,7 +57,7 @@ CHOOSE = "Mời bạn chọn:"
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 
-def _off_reason(settings: Settings) -> Optional[str]:
+def off_reason(settings: Settings) -> Optional[str]:
     if not settings.telegram_token:
         return "TELEGRAM_TOKEN is unset"
     if not settings.telegram_webhook_secret:
@@ -134,7 +134,7 @@ class TelegramInput(InputChannel):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.off_reason = _off_reason(settings)
+        self.off_reason = off_reason(settings)
         self.updates: Optional[UpdateHandler] = None
         if self.off_reason:
             logger.info("Telegram channel is off: %s", self.off_reason)

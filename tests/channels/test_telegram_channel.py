@@ -14,6 +14,7 @@ from bot.messages import SEND_PHOTO, SHARE_CONTACT, SHARE_LOCATION
 from bot.settings import Settings
 from channel_helpers import RasaApp, jpeg
 from channels.telegram import UNSUPPORTED, TelegramInput
+from channels.telegram_poll import poll
 from channels.telegram_keyboards import SEND_LOCATION_TITLE
 from standins import TelegramStandin
 
@@ -308,3 +309,21 @@ async def test_the_token_never_reaches_the_logs(caplog, backend, telegram_api):
     assert "rejected TELEGRAM_TOKEN" in caplog.text
     assert telegram_api.sent("sendMessage")
     assert "TEST-token" not in caplog.text
+
+
+async def test_polling_mode_forwards_updates_to_the_webhook(backend, telegram_api):
+    settings = telegram_settings(backend, telegram_api)
+    telegram_api.updates = [message_update(10, text="xin chào"), callback_update(11, "/affirm")]
+    async with RasaApp(TelegramInput(settings)) as app:
+        poller = asyncio.ensure_future(poll(dataclasses.replace(settings, rasa_port=app.port)))
+        try:
+            for _ in range(200):
+                if len(app.assistant.received) == 2:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            poller.cancel()
+    assert [m.text for m in app.assistant.received] == ["xin chào", "/affirm"]
+    methods = [name for name, _ in telegram_api.calls]
+    assert methods.index("deleteWebhook") < methods.index("getUpdates")
+    assert any(p.get("offset") == "12" for p in telegram_api.sent("getUpdates"))
