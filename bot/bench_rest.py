@@ -1,0 +1,272 @@
+"""Latency and throughput through Rasa's REST channel: our assistant beside a stock one.
+
+Both assistants run as real servers on free loopback ports: ours is the whole stack of
+`python -m bot.cli run` (backend, action server, Rasa), the stock one is `rasa init`'s moodbot
+(DIET + TED policies) with its own action server. Each is driven by the same client: concurrent
+conversations, each a realistic sequence of messages sent one after the other, as a user would.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import aiohttp
+import numpy
+import yaml
+
+from bot.settings import PROJECT_ROOT
+
+logger = logging.getLogger("bot.bench")
+
+Message = Tuple[str, Optional[Dict]]
+
+# A citizen's report, cancelled at the summary: the backend does not fill up with bench reports
+# and every run sees the same empty state. A complaint without an address, so the form asks for
+# the pin instead of confirming a typed address.
+OUR_CONVERSATION: List[Message] = [
+    ("xin chào", None),
+    ("đèn đường trước nhà tắt cả tuần nay rồi, tối đi về tối om", None),
+    ("/affirm", None),  # the proposed category is right
+    ("/share_location", {"location": {"latitude": 16.4637, "longitude": 107.5909}}),
+    ("/deny", None),  # no photos
+    ("/cancel", None),
+]
+STOCK_CONVERSATION: List[Message] = [
+    ("hello", None), ("I am sad", None), ("yes", None), ("goodbye", None),
+]
+
+STOCK_CACHE = PROJECT_ROOT / ".bench-cache" / "rasa-init"
+CHILD_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false",
+             "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
+
+
+# --- load ---------------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    latencies_ms: List[float]
+    elapsed_s: float
+    conversations: int
+    errors: int
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies_ms) / self.elapsed_s
+
+
+async def converse(session: aiohttp.ClientSession, url: str, sender: str,
+                   conversation: Sequence[Message], run: Run) -> List[List[Dict]]:
+    replies = []
+    for text, metadata in conversation:
+        body = {"sender": sender, "message": text, **({"metadata": metadata} if metadata else {})}
+        started = time.perf_counter()
+        try:
+            async with session.post(url, json=body) as response:
+                response.raise_for_status()
+                replies.append(await response.json())
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            logger.warning("%s: %r -> %s", sender, text, exc)
+            run.errors += 1
+            return replies  # the rest of this conversation would be out of step
+        run.latencies_ms.append(1000 * (time.perf_counter() - started))
+    run.conversations += 1
+    return replies
+
+
+async def drive(base_url: str, conversation: Sequence[Message], *, tag: str, concurrency: int,
+                rounds: int, time_limit_s: float) -> Run:
+    """`concurrency` users, each holding `rounds` conversations in turn, until the time limit."""
+    url = f"{base_url}/webhooks/rest/webhook"
+    run = Run([], 0.0, 0, 0)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout,
+                                     connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        # Rasa loads parts of the pipeline and the action server its modules on first use.
+        warmup = await converse(session, url, f"bench-{tag}-warmup", conversation,
+                                Run([], 0.0, 0, 0))
+        logger.info("warm-up conversation: %s",
+                    [[r.get("text", "")[:40] for r in reply] for reply in warmup])
+        deadline = time.monotonic() + time_limit_s
+
+        async def user(u: int) -> None:
+            for r in range(rounds):
+                if time.monotonic() > deadline:
+                    return
+                await converse(session, url, f"bench-{tag}-c{concurrency}-u{u}-r{r}",
+                               conversation, run)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(user(u) for u in range(concurrency)))
+        run.elapsed_s = time.perf_counter() - started
+    return run
+
+
+def report(emit, assistant: str, run: Run, concurrency: int, context: Dict) -> Dict[str, float]:
+    p50, p95 = numpy.percentile(run.latencies_ms, [50, 95])
+    context = {"assistant": assistant, "n": len(run.latencies_ms), "concurrency": concurrency,
+               "conversations": run.conversations, "errors": run.errors,
+               "duration_s": round(run.elapsed_s, 2), **context}
+    prefix = f"rest.{assistant}.c{concurrency}"
+    emit(f"{prefix}.latency.p50", p50, "ms", **context)
+    emit(f"{prefix}.latency.p95", p95, "ms", **context)
+    emit(f"{prefix}.throughput", run.throughput, "msg/s", **context)
+    return {"latency.p50": p50, "latency.p95": p95, "throughput": run.throughput}
+
+
+# --- servers ------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, processes: Sequence[subprocess.Popen], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            raise RuntimeError(f"a server exited before {url} answered; see the log above")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer within {timeout_s:.0f} s")
+
+
+def stop(processes: Sequence[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def forward(stream, ready: threading.Event, marker: str) -> None:
+    """Copies a child's stdout to our stderr (stdout is for figures), noticing `marker`."""
+    for line in stream:
+        sys.stderr.write(line)
+        if marker in line:
+            ready.set()
+
+
+@contextmanager
+def our_stack(timeout_s: float = 300) -> Iterator[str]:
+    """`python -m bot.cli run` on free ports with a scratch data dir; yields Rasa's base URL."""
+    ports = {name: free_port() for name in ("RASA_PORT", "ACTIONS_PORT", "BACKEND_PORT")}
+    with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir:
+        env = {**os.environ, **CHILD_ENV, **{k: str(v) for k, v in ports.items()},
+               "DATA_DIR": data_dir, "PYTHONPATH": str(PROJECT_ROOT)}
+        env.pop("HOST", None)  # loopback only
+        process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT,
+                                   env=env, stdout=subprocess.PIPE, text=True)
+        ready = threading.Event()
+        threading.Thread(target=forward, args=(process.stdout, ready, "is running"),
+                         daemon=True).start()
+        try:
+            deadline = time.monotonic() + timeout_s
+            while not ready.wait(1):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("our stack did not start; see the log above")
+            yield f"http://127.0.0.1:{ports['RASA_PORT']}"
+        finally:
+            stop([process])  # bot.cli stops its children on SIGTERM
+
+
+def stock_project() -> Path:
+    """The trained `rasa init` project, built once (minutes of DIET + TED training) and cached."""
+    if list((STOCK_CACHE / "models").glob("*.tar.gz")):
+        return STOCK_CACHE
+    STOCK_CACHE.parent.mkdir(exist_ok=True)
+    # The cache ignores itself, like .pytest_cache, so it never shows up in `git status`.
+    (STOCK_CACHE.parent / ".gitignore").write_text("*\n")
+    logger.info("building the stock `rasa init` assistant into %s (several minutes, once)",
+                STOCK_CACHE.relative_to(PROJECT_ROOT))
+    building = Path(tempfile.mkdtemp(prefix="rasa-init-", dir=STOCK_CACHE.parent))
+    try:
+        subprocess.run([sys.executable, "-m", "rasa", "init", "--no-prompt",
+                        "--init-dir", str(building)], cwd=building, env={**os.environ, **CHILD_ENV},
+                       stdout=sys.stderr, check=True)
+        shutil.rmtree(STOCK_CACHE, ignore_errors=True)
+        building.rename(STOCK_CACHE)  # only a complete project becomes the cache
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return STOCK_CACHE
+
+
+@contextmanager
+def stock_stack(project: Path, timeout_s: float = 300) -> Iterator[str]:
+    """`rasa run --enable-api` + `rasa run actions` for the stock project; yields Rasa's base URL."""
+    rasa_port, actions_port = free_port(), free_port()
+    env = {**os.environ, **CHILD_ENV}
+    with tempfile.TemporaryDirectory(prefix="bench-stock-") as tmp:
+        endpoints = Path(tmp) / "endpoints.yml"
+        endpoints.write_text(yaml.safe_dump(
+            {"action_endpoint": {"url": f"http://127.0.0.1:{actions_port}/webhook"}}))
+        processes = [
+            subprocess.Popen([sys.executable, "-m", "rasa", "run", "actions",
+                              "--port", str(actions_port)], cwd=project, env=env, stdout=sys.stderr),
+            subprocess.Popen([sys.executable, "-m", "rasa", "run", "--enable-api",
+                              "--model", "models", "--endpoints", str(endpoints),
+                              "--interface", "127.0.0.1", "--port", str(rasa_port)],
+                             cwd=project, env=env, stdout=sys.stderr),
+        ]
+        try:
+            wait_for(f"http://127.0.0.1:{actions_port}/health", processes, timeout_s)
+            wait_for(f"http://127.0.0.1:{rasa_port}/status", processes, timeout_s)
+            yield f"http://127.0.0.1:{rasa_port}"
+        finally:
+            stop(processes)
+
+
+# --- the benchmark ------------------------------------------------------------------------------
+
+def measure(emit, assistant: str, base_url: str, conversation: Sequence[Message],
+            concurrency: Sequence[int], rounds: int, time_limit_s: float,
+            context: Dict) -> Dict[int, Dict[str, float]]:
+    figures = {}
+    for c in concurrency:
+        logger.info("REST load on the %s assistant: %d concurrent conversations", assistant, c)
+        run = asyncio.run(drive(base_url, conversation, tag=assistant, concurrency=c,
+                                rounds=rounds, time_limit_s=time_limit_s))
+        figures[c] = report(emit, assistant, run, c, context)
+    return figures
+
+
+def bench_rest(emit, model: Path, *, concurrency: Sequence[int], rounds: int,
+               time_limit_s: float, stock: bool) -> None:
+    ours_context = {"model": model.name, "language": "vi",
+                    "dataset": "report: greet, complaint, affirm category, pin, no photos, cancel"}
+    with our_stack() as url:
+        ours = measure(emit, "ours", url, OUR_CONVERSATION, concurrency, rounds, time_limit_s,
+                       ours_context)
+    if not stock:
+        return
+    project = stock_project()
+    stock_context = {"model": "rasa init (DIET + TED, default config)", "language": "en",
+                     "note": "stock moodbot conversations are English",
+                     "dataset": "moodbot: hello, I am sad, yes, goodbye"}
+    with stock_stack(project) as url:
+        theirs = measure(emit, "stock", url, STOCK_CONVERSATION, concurrency, rounds,
+                         time_limit_s, stock_context)
+    for c in concurrency:
+        for figure in ("latency.p50", "latency.p95", "throughput"):
+            # Below 1 is better for latency, above 1 for throughput.
+            emit(f"rest.c{c}.{figure}.ratio", ours[c][figure] / theirs[c][figure], "ratio",
+                 concurrency=c, numerator="ours", denominator="stock")
