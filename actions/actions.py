@@ -83,7 +83,9 @@ class ValidateReportForm(FormValidationAction):
         if requested(tracker, "description"):
             return {"description": text}
         starting = tracker.get_slot("requested_slot") is None and not tracker.get_slot("description")
-        if starting and intent_of(tracker) == "report_issue" and entity_values(tracker, "category"):
+        # NLU sometimes reads an address-bearing complaint as `inform`; the category it infers
+        # shows it is a complaint all the same.
+        if starting and intent_of(tracker) in ("report_issue", "inform") and entity_values(tracker, "category"):
             # The first message holds the complaint itself: keep it as the description.
             return {"description": text}
         return {}
