@@ -41,8 +41,8 @@ run: install
 
 # Headless Chromium for the web chat's browser test (Debian packages).
 browser-deps:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@dpkg -s chromium chromium-driver fonts-noto-color-emoji >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null; }
 
 test: install browser-deps
 	$(PY) -m bot.cli train --if-missing

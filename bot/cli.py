@@ -67,8 +67,9 @@ def endpoints(settings: Settings) -> Dict:
 
 
 def write_endpoints(settings: Settings) -> Path:
-    path = PROJECT_ROOT / ".run" / "endpoints.yml"
-    path.parent.mkdir(exist_ok=True)
+    # Under DATA_DIR so that two stacks (a test and `make run`) never share it.
+    path = settings.data_dir / "run" / "endpoints.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(endpoints(settings)))
     return path
 
@@ -131,6 +132,8 @@ def run(settings: Settings) -> int:
     model = train(settings, if_missing=True)
     endpoints_path = write_endpoints(settings)
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "SANIC_HOST": settings.host,
+           # Refuse bodies past one photo's limit before Sanic buffers them (its default is 100 MB).
+           "SANIC_REQUEST_MAX_SIZE": str(12 * 1024 * 1024),
            "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"}
     if not settings.backend_api_keys:
         print(f"BACKEND_API_KEYS unset: the backend accepts the development key {DEV_API_KEY!r}")
