@@ -8,9 +8,11 @@ conversations, each a realistic sequence of messages sent one after the other, a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +20,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -128,10 +129,13 @@ def report(emit, assistant: str, run: Run, concurrency: int, context: Dict) -> D
 
 # --- servers ------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(count: int) -> List[int]:
+    """Ports free on loopback now; the sockets stay open until all are chosen, so they differ."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
 
 
 def wait_for(url: str, processes: Sequence[subprocess.Popen], timeout_s: float) -> None:
@@ -147,6 +151,11 @@ def wait_for(url: str, processes: Sequence[subprocess.Popen], timeout_s: float) 
     raise RuntimeError(f"{url} did not answer within {timeout_s:.0f} s")
 
 
+def start(command: List[str], **kwargs) -> subprocess.Popen:
+    # A session of its own, so that a stuck server can be killed with whatever it started.
+    return subprocess.Popen(command, start_new_session=True, **kwargs)
+
+
 def stop(processes: Sequence[subprocess.Popen]) -> None:
     for process in processes:
         if process.poll() is None:
@@ -155,7 +164,8 @@ def stop(processes: Sequence[subprocess.Popen]) -> None:
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def forward(stream, ready: threading.Event, marker: str) -> None:
@@ -166,16 +176,16 @@ def forward(stream, ready: threading.Event, marker: str) -> None:
             ready.set()
 
 
-@contextmanager
+@contextlib.contextmanager
 def our_stack(timeout_s: float = 300) -> Iterator[str]:
     """`python -m bot.cli run` on free ports with a scratch data dir; yields Rasa's base URL."""
-    ports = {name: free_port() for name in ("RASA_PORT", "ACTIONS_PORT", "BACKEND_PORT")}
+    ports = dict(zip(("RASA_PORT", "ACTIONS_PORT", "BACKEND_PORT"), free_ports(3)))
     with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir:
         env = {**os.environ, **CHILD_ENV, **{k: str(v) for k, v in ports.items()},
                "DATA_DIR": data_dir, "PYTHONPATH": str(PROJECT_ROOT)}
         env.pop("HOST", None)  # loopback only
-        process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT,
-                                   env=env, stdout=subprocess.PIPE, text=True)
+        process = start([sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=env,
+                        stdout=subprocess.PIPE, text=True)
         ready = threading.Event()
         threading.Thread(target=forward, args=(process.stdout, ready, "is running"),
                          daemon=True).start()
@@ -210,22 +220,21 @@ def stock_project() -> Path:
     return STOCK_CACHE
 
 
-@contextmanager
+@contextlib.contextmanager
 def stock_stack(project: Path, timeout_s: float = 300) -> Iterator[str]:
     """`rasa run --enable-api` + `rasa run actions` for the stock project; yields Rasa's base URL."""
-    rasa_port, actions_port = free_port(), free_port()
+    rasa_port, actions_port = free_ports(2)
     env = {**os.environ, **CHILD_ENV}
     with tempfile.TemporaryDirectory(prefix="bench-stock-") as tmp:
         endpoints = Path(tmp) / "endpoints.yml"
         endpoints.write_text(yaml.safe_dump(
             {"action_endpoint": {"url": f"http://127.0.0.1:{actions_port}/webhook"}}))
         processes = [
-            subprocess.Popen([sys.executable, "-m", "rasa", "run", "actions",
-                              "--port", str(actions_port)], cwd=project, env=env, stdout=sys.stderr),
-            subprocess.Popen([sys.executable, "-m", "rasa", "run", "--enable-api",
-                              "--model", "models", "--endpoints", str(endpoints),
-                              "--interface", "127.0.0.1", "--port", str(rasa_port)],
-                             cwd=project, env=env, stdout=sys.stderr),
+            start([sys.executable, "-m", "rasa", "run", "actions", "--port", str(actions_port)],
+                  cwd=project, env=env, stdout=sys.stderr),
+            start([sys.executable, "-m", "rasa", "run", "--enable-api", "--model", "models",
+                   "--endpoints", str(endpoints), "--interface", "127.0.0.1",
+                   "--port", str(rasa_port)], cwd=project, env=env, stdout=sys.stderr),
         ]
         try:
             wait_for(f"http://127.0.0.1:{actions_port}/health", processes, timeout_s)

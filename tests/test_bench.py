@@ -1,0 +1,46 @@
+"""`python -m bot.bench`: the fold files keep categories, and the REST part prints figures."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from rasa.shared.nlu.training_data.loading import load_data
+
+from bot.bench import load_training_data, write_nlu
+from bot.nlu.category import category_of
+from bot.settings import PROJECT_ROOT
+
+
+def test_fold_files_keep_each_examples_category(tmp_path):
+    # Rasa's own writer would give every complaint the category of the first block.
+    data = load_training_data()
+    write_nlu(tmp_path / "fold.yml", data.intent_examples, data)
+    written = load_data(str(tmp_path / "fold.yml"))
+    expected = sorted((m.get("text"), m.get("intent"), category_of(m) or "") for m in data.intent_examples)
+    got = sorted((m.get("text"), m.get("intent"), category_of(m) or "") for m in written.intent_examples)
+    assert got == expected
+    assert written.regex_features == data.regex_features
+    assert written.entity_synonyms == data.entity_synonyms
+
+
+@pytest.mark.slow
+def test_rest_part_prints_one_json_line_per_figure():
+    # The whole stack, a couple of conversations per level; the stock assistant is not built.
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.bench", "--only", "rest", "--skip-stock",
+         "--rounds", "1", "--concurrency", "1,2", "--time-limit", "30"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [f["name"] for f in figures] == [
+        f"rest.ours.c{c}.{figure}"
+        for c in (1, 2) for figure in ("latency.p50", "latency.p95", "throughput")
+    ]
+    for figure in figures:
+        assert figure["value"] > 0
+        assert figure["errors"] == 0
+        assert figure["n"] == 6 * figure["concurrency"]  # every message of every conversation
+        assert {"unit", "concurrency", "model", "dataset"} <= figure.keys()
