@@ -1,0 +1,101 @@
+"""What a citizen notices of the NLU, on sentences that are in neither the training data nor the
+held-out set, and regression floors on the held-out set (`make bench` reports exact figures)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rasa.core.agent import Agent
+
+from bot.nlu_eval import _strip, evaluate
+from bot.report_codes import normalize_report_code
+from bot.settings import PROJECT_ROOT
+
+HELDOUT = sorted((PROJECT_ROOT / "nlu" / "heldout").glob("*.yml"))
+
+
+@pytest.fixture(scope="module")
+def agent(trained_model: Path) -> Agent:
+    return Agent.load(str(trained_model))
+
+
+async def parse(agent: Agent, text: str):
+    parsed = await agent.parse_message(text)
+    entities = parsed.get("entities") or []
+    category = next((e["value"] for e in entities if e["entity"] == "category"), None)
+    return parsed["intent"]["name"], category, entities
+
+
+# One fresh complaint per category; each must also work typed without diacritics.
+COMPLAINTS = [
+    ("bãi rác tự phát sau chợ bốc mùi hôi thối", "moi_truong"),
+    ("cống không có nắp ngay ngã tư xe máy sụp bánh", "giao_thong"),
+    ("bóng đèn cao áp trước chợ chập chờn cả tháng", "chieu_sang"),
+    ("mưa một trận là hẻm nhà tôi ngập tới đầu gối", "cap_thoat_nuoc"),
+    ("xe tải đậu chiếm hết lòng đường trước cổng trường", "trat_tu_do_thi"),
+    ("công trình bên cạnh không che chắn, gạch rơi xuống đường", "xay_dung"),
+    ("cây xà cừ gãy cành đè lên mái hiên trước nhà", "cay_xanh"),
+    ("đám thanh niên tụ tập hát karaoke tới 2 giờ sáng", "an_ninh_trat_tu"),
+    ("nộp hồ sơ cấp sổ đỏ 3 tháng rồi chưa có kết quả", "hanh_chinh"),
+]
+
+
+@pytest.mark.parametrize("text, category", COMPLAINTS)
+async def test_complaint_with_or_without_diacritics_is_a_report_of_its_category(agent, text, category):
+    for typed in (text, _strip(text)):
+        intent, found, _ = await parse(agent, typed)
+        assert (intent, found) == ("report_issue", category), typed
+
+
+@pytest.mark.parametrize("text", [
+    "PA000123 sao rồi", "cho hỏi pa-000123 xử lý chưa", "phản ánh PA 123 của tôi thế nào",
+    "ma pa123 toi dau roi",
+])
+async def test_report_codes_in_every_typed_form_are_found(agent, text):
+    intent, _, entities = await parse(agent, text)
+    assert intent == "check_status"
+    codes = {normalize_report_code(e["value"]) for e in entities if e["entity"] == "report_id"}
+    assert codes == {"PA000123"}
+
+
+async def test_status_question_without_code(agent):
+    intent, _, entities = await parse(agent, "phản ánh hôm trước của tôi giờ sao rồi")
+    assert intent == "check_status"
+    assert not [e for e in entities if e["entity"] == "report_id"]
+
+
+@pytest.mark.parametrize("text, address", [
+    ("đèn đường kiệt 45 Nguyễn Huệ hỏng", "kiệt 45 Nguyễn Huệ"),
+    ("den duong kiet 45 nguyen hue hong", "kiet 45 nguyen hue"),
+])
+async def test_address_span_is_extracted(agent, text, address):
+    _, category, entities = await parse(agent, text)
+    assert [e["value"] for e in entities if e["entity"] == "address"] == [address]
+    assert category == "chieu_sang"
+
+
+@pytest.mark.parametrize("danger, problem", [
+    ("xe máy tông nhau một người chảy nhiều máu nằm bất động",
+     "đoạn đường này hay va chạm vì thiếu biển báo"),
+    ("nhà hàng xóm đang bốc cháy khói mù mịt", "bãi đất trống hay có người đốt rác khói mù mịt"),
+])
+async def test_danger_now_is_an_emergency_a_lasting_problem_a_report(agent, danger, problem):
+    for typed in (danger, _strip(danger)):
+        assert (await parse(agent, typed))[0] == "emergency", typed
+    assert (await parse(agent, problem))[0] == "report_issue"
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("hủy", "cancel"), ("huy", "cancel"), ("xin chào", "greet"), ("tạm biệt nhé", "goodbye"),
+    ("bạn có phải người thật không", "bot_challenge"), ("thời tiết mai thế nào", "out_of_scope"),
+])
+async def test_short_messages(agent, text, intent):
+    assert (await parse(agent, text))[0] == intent
+
+
+def test_heldout_scores_stay_above_the_floors(trained_model):
+    assert HELDOUT, "nlu/heldout/ is empty"
+    scores = evaluate(trained_model, HELDOUT)
+    assert scores.examples >= 300
+    assert scores.intent_accuracy >= 0.90, scores.errors[:20]
+    assert scores.category_accuracy >= 0.85, scores.errors[:20]
