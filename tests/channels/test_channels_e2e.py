@@ -7,22 +7,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional
+import urllib.request
+from typing import Any, Awaitable, Callable, Dict, Iterator, List
 
 import aiohttp
 import pytest
 
 from bot.area import load_area
-from bot.settings import DEV_API_KEY, PROJECT_ROOT
-from channel_helpers import free_port, jpeg
+from bot.settings import DEV_API_KEY
+from channel_helpers import jpeg
 from standins import TelegramStandin, ZaloStandin
+from tests.stack import Stack, running_stack
 
 pytestmark = pytest.mark.slow
 
@@ -52,68 +50,30 @@ class StandinThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
-class Stack:
-    def __init__(self, tmp: Path, standins: StandinThread) -> None:
-        self.ports = {name: free_port() for name in ("RASA_PORT", "ACTIONS_PORT", "BACKEND_PORT")}
-        self.rasa = f"http://127.0.0.1:{self.ports['RASA_PORT']}"
-        self.backend = f"http://127.0.0.1:{self.ports['BACKEND_PORT']}/open311/v2"
-        self.log = tmp / "stack.log"
-        env = {
-            **os.environ, **{k: str(v) for k, v in self.ports.items()},
-            "WEBCHAT_PORT": str(free_port()), "DATA_DIR": str(tmp / "data"),
-            "TELEGRAM_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": SECRET,
-            "TELEGRAM_API_BASE_URL": standins.telegram.base_url,
-            "ZALO_APP_ID": ZALO["app_id"], "ZALO_OA_SECRET_KEY": ZALO["oa_secret"],
-            "ZALO_ACCESS_TOKEN": "za-1", "ZALO_REFRESH_TOKEN": "zr-1",
-            "ZALO_APP_SECRET": ZALO["app_secret"], "ZALO_API_BASE_URL": standins.zalo.url,
-            "ZALO_OAUTH_URL": standins.zalo.oauth_url, "PYTHONPATH": str(PROJECT_ROOT),
-        }
-        for name in ("BACKEND_URL", "BACKEND_API_KEYS", "BACKEND_API_KEY", "TELEGRAM_PUBLIC_URL"):
-            env.pop(name, None)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=env,
-            stdout=self.log.open("w"), stderr=subprocess.STDOUT,
-        )
-
-    def wait_until_up(self, timeout_s: float = 480) -> None:
-        import urllib.request
-
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                for channel in ("telegram", "zalo"):
-                    url = f"{self.rasa}/webhooks/{channel}/"
-                    with urllib.request.urlopen(url, timeout=2) as response:
-                        assert json.load(response)["status"] == "ok", f"{channel} is off"
-                return
-            except OSError:
-                time.sleep(1)
-        pytest.fail(f"the stack did not start; its log:\n{self.tail()}")
-
-    def tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-60:])
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+def channel_env(standins: StandinThread) -> Dict[str, str]:
+    return {
+        "TELEGRAM_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": SECRET,
+        "TELEGRAM_API_BASE_URL": standins.telegram.base_url,
+        "ZALO_APP_ID": ZALO["app_id"], "ZALO_OA_SECRET_KEY": ZALO["oa_secret"],
+        "ZALO_ACCESS_TOKEN": "za-1", "ZALO_REFRESH_TOKEN": "zr-1",
+        "ZALO_APP_SECRET": ZALO["app_secret"], "ZALO_API_BASE_URL": standins.zalo.url,
+        "ZALO_OAUTH_URL": standins.zalo.oauth_url,
+    }
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Stack]:
     assert load_area().contains(*PIN)
     standins = StandinThread()
-    running = Stack(tmp_path_factory.mktemp("stack"), standins)
-    running.standins = standins  # type: ignore[attr-defined]
     try:
-        running.wait_until_up()
-        yield running
+        data_dir = tmp_path_factory.mktemp("stack") / "data"
+        with running_stack(data_dir, env=channel_env(standins)) as running:
+            for channel in ("telegram", "zalo"):
+                with urllib.request.urlopen(f"{running.rasa_url}/webhooks/{channel}/") as response:
+                    assert json.load(response)["status"] == "ok", f"{channel} is off"
+            running.standins = standins  # type: ignore[attr-defined]
+            yield running
     finally:
-        running.stop()
         standins.close()
 
 
@@ -146,7 +106,7 @@ class Conversation:
     async def check_report(self, code: str) -> None:
         assert self.pin_sent and self.photo_sent, self.transcript
         async with aiohttp.ClientSession() as http:
-            url = f"{self.stack.backend}/requests/{code}.json"
+            url = f"{self.stack.backend_url}/requests/{code}.json"
             async with http.get(url, params={"api_key": DEV_API_KEY}) as response:
                 assert response.status == 200, await response.text()
                 [report] = await response.json()
@@ -192,7 +152,7 @@ class TelegramConversation(Conversation):
         self.update_id += 1
         update["update_id"] = self.update_id
         async with aiohttp.ClientSession() as http:
-            async with http.post(f"{self.stack.rasa}/webhooks/telegram/webhook", json=update,
+            async with http.post(f"{self.stack.rasa_url}/webhooks/telegram/webhook", json=update,
                                  headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as response:
                 assert response.status == 200
         await _settle(lambda: len(self._bot_messages()) > before)
@@ -246,7 +206,7 @@ class ZaloConversation(Conversation):
         mac = hashlib.sha256(ZALO["app_id"].encode() + body + event["timestamp"].encode()
                              + ZALO["oa_secret"].encode()).hexdigest()
         async with aiohttp.ClientSession() as http:
-            async with http.post(f"{self.stack.rasa}/webhooks/zalo/webhook", data=body,
+            async with http.post(f"{self.stack.rasa_url}/webhooks/zalo/webhook", data=body,
                                  headers={"X-ZEvent-Signature": f"mac={mac}",
                                           "Content-Type": "application/json"}) as response:
                 assert response.status == 200
@@ -285,4 +245,4 @@ async def test_a_whole_report(stack, conversation):
     talk: Conversation = conversation(stack)
     code = await talk.run()
     await talk.check_report(code)
-    assert TOKEN.split(":")[1] not in stack.log.read_text(errors="replace")
+    assert TOKEN.split(":")[1] not in stack.output()
