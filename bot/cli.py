@@ -176,7 +176,7 @@ def print_welcome(settings: Settings) -> None:
         f"  Web chat:        {base}/webhooks/web/",
         f"  Rasa HTTP API:   {base}  (REST channel: {base}/webhooks/rest/webhook)",
         f"  Routing backend: http://127.0.0.1:{settings.backend_port}/open311/v2/services.json",
-        f"  Telegram:        {'on' if settings.telegram_enabled else 'off (set TELEGRAM_TOKEN)'}",
+        f"  Telegram:        {'on' if settings.telegram_enabled else 'off (set TELEGRAM_TOKEN, TELEGRAM_WEBHOOK_SECRET)'}",
         f"  Zalo:            {'on' if settings.zalo_enabled else 'off (set ZALO_APP_ID, ZALO_OA_SECRET_KEY, ZALO_ACCESS_TOKEN)'}",
         "Press Ctrl-C to stop everything.",
         "",

@@ -126,7 +126,8 @@ class Settings:
 
     @property
     def telegram_enabled(self) -> bool:
-        return bool(self.telegram_token)
+        # Without the secret anyone could post fake updates to the webhook.
+        return bool(self.telegram_token and self.telegram_webhook_secret)
 
     @property
     def zalo_enabled(self) -> bool:

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Text
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
-from rasa.nlu.tokenizers.tokenizer import Tokenizer
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
-from sklearn.pipeline import Pipeline
 
 from bot.nlu import textmodel
 
@@ -38,40 +34,16 @@ def category_of(example: Message) -> Optional[str]:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=True)
-class CategoryClassifier(GraphComponent, EntityExtractorMixin):
-    @staticmethod
-    def required_components() -> List[type]:
-        return [Tokenizer]
-
+class CategoryClassifier(textmodel.TextModelComponent, EntityExtractorMixin):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         # Below min_confidence the assistant asks for the category instead of proposing one.
         return {"min_confidence": 0.3, "C": 10.0}
 
-    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-                 model: Optional[Pipeline] = None) -> None:
-        self._config = config
-        self._model_storage = model_storage
-        self._resource = resource
-        self._model = model
-
-    @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "CategoryClassifier":
-        return cls(config, model_storage, resource)
-
-    @classmethod
-    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-             execution_context: ExecutionContext, **kwargs: Any) -> "CategoryClassifier":
-        return cls(config, model_storage, resource, textmodel.load(model_storage, resource))
-
     def train(self, training_data: TrainingData) -> Resource:
         examples = training_data.intent_examples
-        labels = [category_of(m) or NONE_LABEL for m in examples]
-        self._model = textmodel.fit([textmodel.normalized_text(m) for m in examples], labels,
-                                    self._config["C"])
-        textmodel.save(self._model, self._model_storage, self._resource)
-        return self._resource
+        return self.train_on([textmodel.normalized_text(m) for m in examples],
+                             [category_of(m) or NONE_LABEL for m in examples])
 
     def predict(self, message: Message) -> Optional[Dict[str, Any]]:
         """The most likely category with its probability, or None when there is none to infer."""
@@ -96,6 +68,3 @@ class CategoryClassifier(GraphComponent, EntityExtractorMixin):
                           "extractor": self.__class__.__name__}
                 message.set(ENTITIES, entities + [entity], add_to_output=True)
         return messages
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        return training_data

@@ -6,11 +6,14 @@ probabilities for the fallback threshold, and the character n-grams absorb typos
 """
 from __future__ import annotations
 
-from typing import Any, List, Text
+from typing import Any, Dict, List, Optional, Text
 
 import joblib
+from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.tokenizers.tokenizer import Tokenizer
+from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -55,3 +58,36 @@ def load(storage: ModelStorage, resource: Resource) -> Any:
             return joblib.load(directory / MODEL_FILE)
     except (ValueError, FileNotFoundError):
         return None
+
+
+class TextModelComponent(GraphComponent):
+    """What the intent and category components share: a `_model` trained, stored and loaded."""
+
+    @staticmethod
+    def required_components() -> List[type]:
+        return [Tokenizer]
+
+    def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+                 model: Optional[Pipeline] = None) -> None:
+        self._config = config
+        self._model_storage = model_storage
+        self._resource = resource
+        self._model = model
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "TextModelComponent":
+        return cls(config, model_storage, resource)
+
+    @classmethod
+    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> "TextModelComponent":
+        return cls(config, model_storage, resource, load(model_storage, resource))
+
+    def train_on(self, texts: List[Text], labels: List[Text]) -> Resource:
+        self._model = fit(texts, labels, self._config["C"])
+        save(self._model, self._model_storage, self._resource)
+        return self._resource
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
