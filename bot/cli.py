@@ -22,7 +22,7 @@ import yaml
 from bot.settings import DEV_API_KEY, PROJECT_ROOT, Settings, SettingsError, load_settings
 
 logger = logging.getLogger("bot.cli")
-TRAINING_INPUTS = ("config.yml", "domain.yml", "nlu/data")
+TRAINING_INPUTS = ("config.yml", "domain.yml", "nlu/data", "bot/nlu")
 
 
 def latest_model(settings: Settings) -> Optional[Path]:
