@@ -36,7 +36,7 @@ def model_is_stale(model: Path) -> bool:
         p.stat().st_mtime
         for name in TRAINING_INPUTS
         for p in ([PROJECT_ROOT / name] + list((PROJECT_ROOT / name).rglob("*")))
-        if p.is_file()
+        if p.is_file() and p.suffix in (".py", ".yml", ".yaml")
     )
     return newest_input > model.stat().st_mtime
 
