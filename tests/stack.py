@@ -1,6 +1,6 @@
 """The whole assistant (`python -m bot.cli run`) as a subprocess, for end-to-end tests.
 
-    from tests.stack import running_stack   # or `from stack import running_stack`
+    from stack import running_stack   # tests/ on sys.path (see tests/e2e/conftest.py)
 
     with running_stack(tmp_path) as stack:
         requests.post(stack.rest_webhook, json={...})
