@@ -16,8 +16,10 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Dict, List, Optional
+from urllib.parse import urlsplit
 
 import yaml
+from sqlalchemy.engine import make_url
 
 from bot.settings import DEV_API_KEY, PROJECT_ROOT, Settings, SettingsError, load_settings
 
@@ -57,12 +59,29 @@ def train(settings: Settings, *, if_missing: bool = False) -> Path:
     return model
 
 
+def tracker_store(url: str) -> Dict:
+    """Rasa's SQL tracker store takes the URL's parts (its `url` is the host), not the URL."""
+    parts = make_url(url)
+    config = {"type": "SQL", "dialect": parts.get_backend_name(), "url": parts.host,
+              "port": parts.port, "db": parts.database, "username": parts.username,
+              "password": parts.password}
+    return {key: value for key, value in config.items() if value is not None}
+
+
+def lock_store(url: str) -> Dict:
+    parts = urlsplit(url)
+    config = {"type": "redis", "url": parts.hostname or "127.0.0.1", "port": parts.port or 6379,
+              "db": int(parts.path.strip("/") or 0), "password": parts.password,
+              "use_ssl": parts.scheme == "rediss"}
+    return {key: value for key, value in config.items() if value is not None}
+
+
 def endpoints(settings: Settings) -> Dict:
     config: Dict = {"action_endpoint": {"url": settings.action_endpoint_url}}
     if settings.tracker_store_url:
-        config["tracker_store"] = {"type": "SQL", "url": settings.tracker_store_url}
+        config["tracker_store"] = tracker_store(settings.tracker_store_url)
     if settings.lock_store_url:
-        config["lock_store"] = {"type": "redis", "url": settings.lock_store_url}
+        config["lock_store"] = lock_store(settings.lock_store_url)
     return config
 
 
@@ -70,6 +89,7 @@ def write_endpoints(settings: Settings) -> Path:
     # Under DATA_DIR so that two stacks (a test and `make run`) never share it.
     path = settings.data_dir / "run" / "endpoints.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)  # it may hold database passwords
     path.write_text(yaml.safe_dump(endpoints(settings)))
     return path
 

@@ -8,6 +8,7 @@ from typing import Iterator
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/stack.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/e2e/citizen.py
 
 from stack import Stack, running_stack  # noqa: E402
 

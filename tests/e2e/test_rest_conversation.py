@@ -4,45 +4,19 @@ routing backend by its code."""
 from __future__ import annotations
 
 import re
-import uuid
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import pytest
 import requests
 
 from bot.settings import DEV_API_KEY
+from citizen import Citizen, payloads, text
 
 pytestmark = pytest.mark.slow
 
 COMPLAINT = "đèn đường kiệt 45 Nguyễn Huệ hỏng cả tuần nay"
 THUAN_HOA = (16.4637, 107.5909)
 DA_NANG = (16.06, 108.2)
-
-
-class Citizen:
-    """One sender talking to the assistant through the REST channel."""
-
-    def __init__(self, stack, name: str) -> None:
-        self.stack = stack
-        self.sender = f"web:{name}-{uuid.uuid4().hex[:8]}"
-
-    def say(self, message: str, metadata: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
-        body = {"sender": self.sender, "message": message,
-                "metadata": {"channel": "web", "user_id": self.sender, **(metadata or {})}}
-        response = requests.post(self.stack.rest_webhook, json=body, timeout=60)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def pin(self, lat_lon) -> List[Dict[str, Any]]:
-        return self.say("/share_location", {"location": {"latitude": lat_lon[0], "longitude": lat_lon[1]}})
-
-
-def text(replies: List[Dict[str, Any]]) -> str:
-    return "\n".join(r.get("text") or "" for r in replies)
-
-
-def payloads(replies: List[Dict[str, Any]]) -> List[str]:
-    return [b["payload"] for r in replies for b in r.get("buttons") or []]
 
 
 def backend_get(stack, path: str, **params) -> requests.Response:
