@@ -136,9 +136,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--only", action="append", choices=PARTS,
                         help="run only this part (repeatable); default: all")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds")
-    parser.add_argument("--rounds", type=int, default=10,
+    parser.add_argument("--rounds", type=int, default=30,
                         help="conversations per concurrent user in each latency run")
-    parser.add_argument("--time-limit", type=float, default=60.0,
+    parser.add_argument("--time-limit", type=float, default=45.0,
                         help="seconds after which a latency run starts no new conversation")
     parser.add_argument("--concurrency", type=lambda s: [int(c) for c in s.split(",")],
                         default=[1, 20], help="concurrent conversations, comma-separated")

@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -58,14 +58,25 @@ CHILD_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false",
 
 @dataclass
 class Run:
-    latencies_ms: List[float]
-    elapsed_s: float
-    conversations: int
-    errors: int
+    samples: List[Tuple[str, float]] = field(default_factory=list)  # (message sent, latency ms)
+    elapsed_s: float = 0.0
+    conversations: int = 0
+    errors: int = 0
+
+    @property
+    def latencies_ms(self) -> List[float]:
+        return [ms for _, ms in self.samples]
 
     @property
     def throughput(self) -> float:
-        return len(self.latencies_ms) / self.elapsed_s
+        return len(self.samples) / self.elapsed_s
+
+    def p50_by_message(self) -> Dict[str, float]:
+        """Where the time goes: NLU alone (greet) or a form step with custom-action calls."""
+        by_message: Dict[str, List[float]] = {}
+        for text, ms in self.samples:
+            by_message.setdefault(text, []).append(ms)
+        return {text: round(float(numpy.median(ms)), 1) for text, ms in by_message.items()}
 
 
 async def converse(session: aiohttp.ClientSession, url: str, sender: str,
@@ -82,7 +93,7 @@ async def converse(session: aiohttp.ClientSession, url: str, sender: str,
             logger.warning("%s: %r -> %s", sender, text, exc)
             run.errors += 1
             return replies  # the rest of this conversation would be out of step
-        run.latencies_ms.append(1000 * (time.perf_counter() - started))
+        run.samples.append((text, 1000 * (time.perf_counter() - started)))
     run.conversations += 1
     return replies
 
@@ -91,13 +102,12 @@ async def drive(base_url: str, conversation: Sequence[Message], *, tag: str, con
                 rounds: int, time_limit_s: float) -> Run:
     """`concurrency` users, each holding `rounds` conversations in turn, until the time limit."""
     url = f"{base_url}/webhooks/rest/webhook"
-    run = Run([], 0.0, 0, 0)
+    run = Run()
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout,
                                      connector=aiohttp.TCPConnector(limit=concurrency)) as session:
         # Rasa loads parts of the pipeline and the action server its modules on first use.
-        warmup = await converse(session, url, f"bench-{tag}-warmup", conversation,
-                                Run([], 0.0, 0, 0))
+        warmup = await converse(session, url, f"bench-{tag}-warmup", conversation, Run())
         logger.info("warm-up conversation: %s",
                     [[r.get("text", "")[:40] for r in reply] for reply in warmup])
         deadline = time.monotonic() + time_limit_s
@@ -116,12 +126,14 @@ async def drive(base_url: str, conversation: Sequence[Message], *, tag: str, con
 
 
 def report(emit, assistant: str, run: Run, concurrency: int, context: Dict) -> Dict[str, float]:
+    if not run.samples:
+        raise RuntimeError(f"no message to the {assistant} assistant was answered; see the log above")
     p50, p95 = numpy.percentile(run.latencies_ms, [50, 95])
     context = {"assistant": assistant, "n": len(run.latencies_ms), "concurrency": concurrency,
                "conversations": run.conversations, "errors": run.errors,
                "duration_s": round(run.elapsed_s, 2), **context}
     prefix = f"rest.{assistant}.c{concurrency}"
-    emit(f"{prefix}.latency.p50", p50, "ms", **context)
+    emit(f"{prefix}.latency.p50", p50, "ms", p50_by_message=run.p50_by_message(), **context)
     emit(f"{prefix}.latency.p95", p95, "ms", **context)
     emit(f"{prefix}.throughput", run.throughput, "msg/s", **context)
     return {"latency.p50": p50, "latency.p95": p95, "throughput": run.throughput}
