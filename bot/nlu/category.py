@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Text
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
-from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.constants import ENTITIES, INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -38,7 +38,11 @@ class CategoryClassifier(textmodel.TextModelComponent, EntityExtractorMixin):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         # Below min_confidence the assistant asks for the category instead of proposing one.
-        return {"min_confidence": 0.3, "C": 10.0}
+        # A message the intent classifier could not place (or put out of scope) that clearly
+        # reads as a complaint (promote_confidence) is taken as one: turning a citizen away
+        # costs more than asking them to confirm the category.
+        return {"min_confidence": 0.3, "C": 10.0, "promote_confidence": 0.5,
+                "promote_from": ["nlu_fallback", "out_of_scope"], "promote_to": "report_issue"}
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = training_data.intent_examples
@@ -56,6 +60,12 @@ class CategoryClassifier(textmodel.TextModelComponent, EntityExtractorMixin):
             return None
         return {"value": str(label), "confidence": float(probabilities[best])}
 
+    def _promote(self, message: Message, confidence: float) -> None:
+        intent = message.get(INTENT) or {}
+        if intent.get("name") in self._config["promote_from"] and confidence >= self._config["promote_confidence"]:
+            message.set(INTENT, {"name": self._config["promote_to"], "confidence": confidence},
+                        add_to_output=True)
+
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             entities = message.get(ENTITIES) or []
@@ -63,6 +73,7 @@ class CategoryClassifier(textmodel.TextModelComponent, EntityExtractorMixin):
                 continue  # a category the citizen named or clicked beats an inferred one
             guess = self.predict(message)
             if guess:
+                self._promote(message, guess["confidence"])
                 entity = {"entity": ENTITY, "start": 0, "end": len(message.get(TEXT) or ""),
                           "value": guess["value"], "confidence": guess["confidence"],
                           "extractor": self.__class__.__name__}

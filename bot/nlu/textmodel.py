@@ -14,7 +14,7 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.tokenizers.tokenizer import Tokenizer
 from rasa.shared.nlu.training_data.training_data import TrainingData
-from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -23,12 +23,25 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 MODEL_FILE = "model.joblib"
 
 
+ADDRESS_TOKEN = "diachi"
+
+
 def normalized_text(message: Message) -> str:
-    """The message as the tokenizer normalised it (folded, teencode expanded)."""
+    """The message as the tokenizer normalised it (folded, teencode expanded), each address span
+    replaced by one placeholder word: what a message is about does not depend on which street it
+    names, and "cháy nhà ở <address>" must not look like a bare address."""
     tokens = message.get(f"{TEXT}_tokens") or []
-    if tokens:
-        return " ".join(t.text for t in tokens)
-    return (message.get(TEXT) or "").lower()
+    if not tokens:
+        return (message.get(TEXT) or "").lower()
+    spans = [(e["start"], e["end"]) for e in message.get(ENTITIES) or [] if e.get("entity") == "address"]
+    words: List[str] = []
+    for token in tokens:
+        if any(start <= token.start and token.end <= end for start, end in spans):
+            if not words or words[-1] != ADDRESS_TOKEN:
+                words.append(ADDRESS_TOKEN)
+        else:
+            words.append(token.text)
+    return " ".join(words)
 
 
 def build_model(c: float) -> Pipeline:
