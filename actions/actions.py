@@ -158,25 +158,29 @@ class ValidateReportForm(FormValidationAction):
             place = describe_point(value["pin"]["latitude"], value["pin"]["longitude"])
             return {"location": report.location_from_place(place, "pin"), "location_pending": None}
         if "typed" in value:
-            place = await geocoder().resolve(value["typed"])
-            quiet = value.get("quiet", False)
-            if place is None:
-                if not quiet:
-                    dispatcher.utter_message(response="utter_location_not_found", query=value["typed"])
-                return {"location": None, "location_pending": None}
-            pending = report.location_from_place(place, "typed")
-            if place.unit is None and place.candidates:
-                pending = {**pending, "choices": [b["payload"] for b in report.ward_choices(place)],
-                           "query": place.query}
-            elif place.unit is None:
-                if not quiet:
-                    dispatcher.utter_message(response="utter_location_not_found", query=value["typed"])
-                return {"location": None, "location_pending": None}
-            if value["typed"] in (tracker.get_slot("location_pending") or {}).get("choices", ()):
-                # The citizen picked the ward from our own list: nothing left to confirm.
-                return {"location": pending, "location_pending": None}
-            return {"location": None, "location_pending": pending}
+            return await self.resolve_typed(value["typed"], value.get("quiet", False), dispatcher, tracker)
         return {"location": None}
+
+    @staticmethod
+    async def resolve_typed(typed: str, quiet: bool, dispatcher, tracker: Tracker) -> Dict[Text, Any]:
+        """A typed address becomes a place to confirm, ward buttons, or a clear refusal.
+        `quiet` is for an address caught in the first message: no complaint about it yet."""
+        place = await geocoder().resolve(typed)
+        if place is None or (place.unit is None and not place.candidates):
+            if not quiet:
+                outside = place is not None and place.outside_hue
+                dispatcher.utter_message(
+                    response="utter_location_outside" if outside else "utter_location_not_found", query=typed)
+            return {"location": None, "location_pending": None}
+        pending = report.location_from_place(place, "typed")
+        if place.unit is None:
+            # A street through several units: the citizen picks the unit from buttons.
+            choices = [b["payload"] for b in report.ward_choices(place)]
+            return {"location": None, "location_pending": {**pending, "choices": choices, "query": place.query}}
+        if typed in (tracker.get_slot("location_pending") or {}).get("choices", ()):
+            # The citizen picked the unit from our own list: nothing left to confirm.
+            return {"location": pending, "location_pending": None}
+        return {"location": None, "location_pending": pending}
 
     # photos ------------------------------------------------------------------------------
     async def extract_photos_done(self, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:

@@ -220,6 +220,13 @@ async def test_unknown_address_says_so():
     assert said[0]["query"] == "kiệt 7 đường Xyzabc"
 
 
+async def test_typed_coordinates_outside_hue_are_refused_as_outside_not_as_unknown():
+    slots, said = await validate(make_tracker("16.0544, 108.2022", "inform",
+                                              slots=ASKED_LOCATION, requested="location"))
+    assert slots["location"] is None and slots["location_pending"] is None
+    assert responses(said) == ["utter_location_outside"]
+
+
 async def test_street_only_address_gets_ward_buttons_and_a_ward_click_needs_no_confirm():
     slots, _ = await validate(make_tracker("kiệt 45 Nguyễn Huệ", "inform", requested="location",
                                            entities=[{**ADDRESS_KIET_45, "start": 0, "end": 18}],
