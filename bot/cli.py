@@ -154,7 +154,9 @@ def run(settings: Settings) -> int:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "SANIC_HOST": settings.host,
            # Refuse bodies past one photo's limit before Sanic buffers them (its default is 100 MB).
            "SANIC_REQUEST_MAX_SIZE": str(12 * 1024 * 1024),
-           "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"}
+           "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false",
+           # Rasa 3.6's dependencies warn about their own deprecations at every start.
+           "PYTHONWARNINGS": "ignore::DeprecationWarning"}
     if not settings.backend_api_keys:
         print(f"BACKEND_API_KEYS unset: the backend accepts the development key {DEV_API_KEY!r}")
     processes: Dict[str, subprocess.Popen] = {}
