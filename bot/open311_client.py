@@ -181,6 +181,7 @@ class Open311Client:
         phone: Optional[str] = None,
         device_id: Optional[str] = None,
         account_id: Optional[str] = None,
+        channel: Optional[str] = None,
     ) -> Dict[str, Any]:
         """The first element of the answer: `service_request_id` and `service_notice`."""
         fields = [
@@ -193,6 +194,8 @@ class Open311Client:
             ("phone", phone),
             ("device_id", device_id),
             ("account_id", account_id),
+            # Extension of the bundled backend (which channel the citizen used); others ignore it.
+            ("channel", channel),
         ]
         # Repeated `media_url` is what any Open311 server understands for several photos.
         fields += [("media_url", url) for url in media_urls]

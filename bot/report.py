@@ -135,8 +135,8 @@ def request_fields(slots: Dict[str, Any], sender_id: str, channel: Optional[str]
         "address_string": address,
         "media_urls": tuple(slots.get("photos") or ()),
         "phone": slots.get("phone"),
-        "device_id": channel,
         "account_id": sender_id,
+        "channel": channel,
     }
 
 

@@ -101,7 +101,7 @@ def test_request_fields_carry_everything_the_agency_needs():
     assert fields["description"] == SLOTS["description"]
     assert (fields["lat"], fields["long"]) == (16.4637, 107.5909)
     assert fields["media_urls"] == tuple(SLOTS["photos"])
-    assert fields["account_id"] == "telegram:42" and fields["device_id"] == "telegram"
+    assert fields["account_id"] == "telegram:42" and fields["channel"] == "telegram"
     # The ward is already in the display text: not repeated.
     assert fields["address_string"] == THUAN_HOA_PIN["display"]
 

@@ -69,6 +69,7 @@ def report_json(app: web.Application, report: Report, names: Dict[str, str]) -> 
         "ward": unit.full_name if unit else None,
         "ward_code": report.ward_code,
         "state": report.state,
+        "channel": report.channel,
     }
 
 
