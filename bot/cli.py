@@ -95,7 +95,7 @@ def write_endpoints(settings: Settings) -> Path:
 
 
 def commands(settings: Settings, model: Path, endpoints_path: Path) -> Dict[str, List[str]]:
-    rasa = [sys.executable, "-m", "rasa", "run", "--enable-api", "--model", str(model),
+    rasa = [sys.executable, "-m", "bot.rasa_server", "run", "--enable-api", "--model", str(model),
             "--endpoints", str(endpoints_path), "--credentials", "credentials.yml",
             "--interface", settings.host, "--port", str(settings.rasa_port), "--cors", "*"]
     if settings.rasa_api_token:
