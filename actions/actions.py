@@ -126,6 +126,10 @@ class ValidateReportForm(FormValidationAction):
             return {"location": {"pin": pin}}
         intent = intent_of(tracker)
         pending = tracker.get_slot("location_pending")
+        exif = self.exif_place(tracker)
+        if exif and not tracker.get_slot("location") and not pending:
+            # A photo taken on the spot knows where it was taken: offer that place.
+            return {"location_pending": report.location_from_place(exif, "exif")}
         if requested(tracker, "location"):
             if pending and pending.get("latitude") is not None and intent == "affirm":
                 return {"location": {"confirmed": pending}}
@@ -141,13 +145,18 @@ class ValidateReportForm(FormValidationAction):
         addresses = entity_values(tracker, "address")
         if starting and addresses and not tracker.get_slot("location"):
             return {"location": {"typed": addresses[0], "quiet": True}}
-        exif = next((p["exif_location"] for p in photos_from(tracker.latest_message)
-                     if p.get("exif_location")), None)
-        if exif and not tracker.get_slot("location") and not pending:
-            place = describe_point(exif["latitude"], exif["longitude"])
-            if place:
-                return {"location_pending": {**report.location_from_place(place, "exif")}}
         return {}
+
+    @staticmethod
+    def exif_place(tracker: Tracker):
+        """The place (inside Huế) recorded in the EXIF data of a photo just sent, if any."""
+        for photo in photos_from(tracker.latest_message):
+            position = photo.get("exif_location")
+            if position:
+                place = describe_point(position["latitude"], position["longitude"])
+                if place:
+                    return place
+        return None
 
     async def validate_location(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
         if not isinstance(value, dict):

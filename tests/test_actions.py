@@ -293,6 +293,27 @@ async def test_a_photo_sent_before_the_question_is_kept_and_the_question_still_c
     assert slots.get("photos_done") is None
 
 
+async def test_a_photo_with_its_position_in_exif_offers_that_place_to_confirm():
+    metadata = {"channel": "telegram", "user_id": "4242", "photos": [
+        {"url": "u1", "exif_location": {"latitude": THUAN_HOA[0], "longitude": THUAN_HOA[1]}}]}
+    slots, _ = await validate(make_tracker("/send_photo", "send_photo", metadata=metadata,
+                                           slots=ASKED_LOCATION, requested="location"))
+    pending = slots["location_pending"]
+    assert pending["source"] == "exif" and pending["unit_name"] == "Phường Thuận Hóa"
+    assert slots["photos"] == ["u1"] and not slots.get("location")
+
+    _, asked = await run_action(actions.ActionAskLocation(), make_tracker(
+        "/send_photo", "send_photo", slots={**ASKED_LOCATION, "location_pending": pending},
+        requested="location"))
+    assert asked[0]["response"] == "utter_ask_location_exif"
+    assert [b["payload"] for b in asked[0]["buttons"]] == ["/affirm", "/deny"]
+
+    slots, _ = await validate(make_tracker("/affirm", "affirm", requested="location",
+                                           slots={**ASKED_LOCATION, "location_pending": pending}))
+    assert slots["location"]["source"] == "exif"
+    assert slots["location"]["latitude"] == pytest.approx(THUAN_HOA[0])
+
+
 async def test_ask_photos_offers_skip_then_done():
     _, asked = await run_action(actions.ActionAskPhotosDone(),
                                 make_tracker("/affirm", "affirm", slots=ASKED_PHOTOS, requested="photos_done"))
