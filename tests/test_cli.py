@@ -1,0 +1,73 @@
+"""`make run` as a newcomer and an operator meet it: what it refuses, what it protects."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from bot.cli import endpoints
+from bot.settings import PROJECT_ROOT, SettingsError, load_settings
+from stack import running_stack
+
+
+def run_cli(env_overrides, timeout=120):
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env_overrides}
+    for name in ("RASA_API_TOKEN", "HOST"):
+        if name not in env_overrides:
+            env.pop(name, None)
+    return subprocess.run([sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_exposing_the_api_without_a_token_is_refused_before_anything_starts(tmp_path):
+    result = run_cli({"HOST": "0.0.0.0", "DATA_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert "RASA_API_TOKEN" in result.stderr
+    assert not (tmp_path / "backend.sqlite3").exists()
+
+
+def test_a_taken_port_is_named_instead_of_a_confusing_crash(tmp_path, trained_model):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli({"BACKEND_PORT": str(port), "DATA_DIR": str(tmp_path)})
+    assert result.returncode == 1
+    assert f"port {port}" in result.stderr and "taken" in result.stderr
+
+
+def test_a_setting_that_is_not_a_number_is_named():
+    with pytest.raises(SettingsError, match="RASA_PORT"):
+        load_settings({"RASA_PORT": "năm nghìn"})
+
+
+def test_production_store_urls_become_rasa_endpoint_settings():
+    config = endpoints(load_settings({
+        "TRACKER_STORE_URL": "postgresql://rasa:s3cret@db.internal:6432/trackers",
+        "LOCK_STORE_URL": "redis://:pw@cache.internal:6380/2",
+        "ACTIONS_PORT": "6055",
+    }))
+    assert config["action_endpoint"]["url"] == "http://127.0.0.1:6055/webhook"
+    assert config["tracker_store"] == {"type": "SQL", "dialect": "postgresql", "url": "db.internal",
+                                       "port": 6432, "db": "trackers", "username": "rasa",
+                                       "password": "s3cret"}
+    assert config["lock_store"] == {"type": "redis", "url": "cache.internal", "port": 6380, "db": 2,
+                                    "password": "pw", "use_ssl": False}
+    assert set(endpoints(load_settings({}))) == {"action_endpoint"}
+
+
+@pytest.mark.slow
+def test_with_a_token_rasa_http_api_requires_it(tmp_path, trained_model):
+    with running_stack(tmp_path, env={"RASA_API_TOKEN": "t0ken-for-test"}) as stack:
+        assert requests.get(f"{stack.rasa_url}/status", timeout=10).status_code == 401
+        parse = f"{stack.rasa_url}/model/parse"
+        assert requests.post(parse, json={"text": "xin chào"}, timeout=10).status_code == 401
+        answer = requests.post(parse, params={"token": "t0ken-for-test"},
+                               json={"text": "ổ gà to trên đường Lê Lợi"}, timeout=10)
+        assert answer.status_code == 200
+        assert answer.json()["intent"]["name"] == "report_issue"
+        assert "t0ken-for-test" not in stack.output()
