@@ -91,9 +91,8 @@ class ValidateReportForm(FormValidationAction):
         return {}
 
     def validate_description(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
-        if not report.is_description(value or ""):
-            return {"description": None}
-        return {"description": value.strip()[: report.MAX_DESCRIPTION_CHARS]}
+        description = report.clean_description(value or "")
+        return {"description": description if report.is_description(description) else None}
 
     # category ----------------------------------------------------------------------------
     async def extract_category(self, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:

@@ -13,6 +13,7 @@ from typing import Any, Dict, Iterable, List, Optional
 from bot.geocode import Place
 from bot.photos import MAX_PHOTOS_PER_REPORT
 from bot.routing import load_directory
+from bot.text import strip_html
 
 # Fields of the summary the citizen may fix, in the order shown, with the slots each one clears.
 FIXABLE = {
@@ -74,6 +75,12 @@ def summary_buttons() -> List[Dict[str, str]]:
 def fix_slots(field: Optional[str]) -> Iterable[str]:
     """The slots to clear so the form asks for `field` again."""
     return FIXABLE[field][1] if field in FIXABLE else ()
+
+
+def clean_description(text: str) -> str:
+    """What the routing backend accepts: no markup (a pasted snippet keeps its words), at most
+    MAX_DESCRIPTION_CHARS, so a confirmed report is never refused for its description."""
+    return strip_html(text.strip())[:MAX_DESCRIPTION_CHARS].strip()
 
 
 def is_description(text: str) -> bool:

@@ -1,4 +1,4 @@
-"""The project's one Vietnamese diacritics folder.
+"""Text helpers: the project's one Vietnamese diacritics folder, and markup in descriptions.
 
 Citizens type with, without or with half their diacritics ("Thuỷ"/"Thủy", "Hoá"/"Hóa"), so every
 comparison of names goes through `fold`. The NLU tokenizer reuses it, hence the precomputed table:
@@ -6,10 +6,15 @@ one `str.translate` per call instead of a per-character Unicode decomposition.
 """
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 
 _SPACES = re.compile(r"\s+")
+# What Open311 calls "html or code" in a description: tags and character entities. A lone "<"
+# ("<3", "nhiệt độ < 30") is ordinary text.
+_TAG = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>")
+HTML = re.compile(_TAG.pattern + r"|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
 
 
 def _build_table() -> dict:
@@ -51,3 +56,9 @@ def fold(text: str) -> str:
     else:
         folded = text.lower()
     return _SPACES.sub(" ", folded).strip()
+
+
+def strip_html(text: str) -> str:
+    """The text without tags, entities decoded ("&amp;" is "&"), for a citizen who pasted some:
+    their words stay. Whatever still looks like markup after decoding is dropped."""
+    return _SPACES.sub(" ", HTML.sub(" ", html.unescape(_TAG.sub(" ", text)))).strip()

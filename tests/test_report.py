@@ -222,3 +222,10 @@ def test_outbox_file_is_created_under_a_missing_folder(tmp_path):
     path = tmp_path / "new" / "folder" / "outbox.sqlite3"
     outbox.save({"service_code": "khac", "description": "chưa rõ loại"}, path)
     assert path.exists() and len(outbox.pending(path)) == 1
+
+
+def test_a_description_with_markup_or_too_long_is_cleaned_not_lost():
+    assert report.clean_description("<b>Đèn</b> đường &amp; cột điện hỏng") == "Đèn đường & cột điện hỏng"
+    assert report.clean_description("nhiệt độ < 30 mà đèn vẫn <3 cháy") == "nhiệt độ < 30 mà đèn vẫn <3 cháy"
+    assert report.clean_description("&lt;script&gt;alert(1)&lt;/script&gt; cống tắc") == "alert(1) cống tắc"
+    assert len(report.clean_description("ổ gà " * 2000)) <= report.MAX_DESCRIPTION_CHARS

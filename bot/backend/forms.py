@@ -12,6 +12,7 @@ from multidict import MultiDictProxy
 
 from ..photos import MAX_PHOTOS_PER_REPORT
 from ..report_codes import report_number
+from ..text import HTML
 from .errors import bad_request
 from .lifecycle import STATUSES
 
@@ -20,9 +21,6 @@ MAX_ADDRESS = 500
 MAX_ID = 128
 MAX_URL = 1000
 MAX_NOTE = 1000
-# Open311 says the description holds "no html or code". A lone "<" ("<3", "nhiệt độ < 30") is
-# ordinary text; what looks like a tag is refused rather than silently cut out of the report.
-_HTML = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
 _PHONE = re.compile(r"^\+?[0-9 .()-]{6,20}$")
 _CHANNEL = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -60,7 +58,8 @@ def _text(form: MultiDictProxy, name: str, limit: int) -> Optional[str]:
 
 def _plain_text(form: MultiDictProxy, name: str, limit: int) -> Optional[str]:
     value = _text(form, name, limit)
-    if value and _HTML.search(value):
+    # Refused rather than silently cut out of the report (the assistant strips it beforehand).
+    if value and HTML.search(value):
         raise bad_request(
             f"{_LABELS.get(name, name)} không được chứa mã HTML.", f"{name} must not contain HTML."
         )
