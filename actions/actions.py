@@ -98,13 +98,18 @@ class ValidateReportForm(FormValidationAction):
     async def extract_category(self, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:
         if not requested(tracker, "category"):
             return {}
-        chosen = entity_values(tracker, "category", typed_only=True)
-        if chosen:
-            return {"category": chosen[0]}
+        text = tracker.latest_message.get("text") or ""
+        named = entity_values(tracker, "category", typed_only=True) or [report.category_named_in(text)]
+        if named[0]:
+            return {"category": named[0]}
         guess = tracker.get_slot("category_guess")
         intent = intent_of(tracker)
         if intent == "affirm" and guess:
             return {"category": guess}
+        inferred = entity_values(tracker, "category")
+        if inferred and inferred[0] != guess:
+            # "không phải, là chuyện ống nước": propose what the correction reads as.
+            return {"category": None, "category_guess": inferred[0]}
         if intent == "deny":
             return {"category": None, "category_guess": None}
         return {"category": None}

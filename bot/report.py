@@ -6,6 +6,7 @@ Slot values produced here are plain JSON (they live in the tracker store):
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Optional
@@ -13,7 +14,7 @@ from typing import Any, Dict, Iterable, List, Optional
 from bot.geocode import Place
 from bot.photos import MAX_PHOTOS_PER_REPORT
 from bot.routing import load_directory
-from bot.text import strip_html
+from bot.text import fold, strip_html
 
 # Fields of the summary the citizen may fix, in the order shown, with the slots each one clears.
 FIXABLE = {
@@ -30,6 +31,25 @@ VN_TZ = timezone(timedelta(hours=7))
 @lru_cache(maxsize=1)
 def category_names() -> Dict[str, str]:
     return {c["code"]: c["name"] for c in load_directory().categories()}
+
+
+@lru_cache(maxsize=1)
+def _category_aliases() -> Dict[str, List[str]]:
+    aliases = {}
+    for code, name in category_names().items():
+        parts = [fold(part) for part in name.split(",")]
+        # "khác" alone is an everyday word; only "loại khác" names the category.
+        aliases[code] = [f"loai {p}" if len(p) < 5 else p for p in parts + [fold(name)]]
+    return aliases
+
+
+def category_named_in(text: str) -> Optional[str]:
+    """The category a citizen typed by (part of) its name: "cái này là giao thông"."""
+    folded = fold(text)
+    for code, aliases in _category_aliases().items():
+        if any(re.search(rf"\b{re.escape(alias)}\b", folded) for alias in aliases):
+            return code
+    return None
 
 
 def category_name(code: Optional[str]) -> str:

@@ -373,6 +373,26 @@ async def test_interruptions_fill_nothing_so_the_rules_answer(intent):
 
 
 # category question ---------------------------------------------------------------------------
+@pytest.mark.parametrize("typed, code", [
+    ("không phải, cái này là giao thông", "giao_thong"),
+    ("cay xanh", "cay_xanh"),
+    ("thuộc trật tự đô thị", "trat_tu_do_thi"),
+])
+async def test_a_category_typed_by_name_is_taken(typed, code):
+    slots, _ = await validate(make_tracker(typed, "deny", requested="category",
+                                           slots={"description": COMPLAINT, "category_guess": "chieu_sang"}))
+    assert slots["category"] == code
+
+
+async def test_a_correction_that_reads_as_another_category_is_proposed_instead():
+    inferred = {"entity": "category", "value": "cap_thoat_nuoc", "start": 0, "end": 30,
+                "extractor": "CategoryClassifier"}
+    slots, _ = await validate(make_tracker("không phải, là ống nước bị bể", "deny", entities=[inferred],
+                                           requested="category",
+                                           slots={"description": COMPLAINT, "category_guess": "chieu_sang"}))
+    assert slots["category"] is None and slots["category_guess"] == "cap_thoat_nuoc"
+
+
 async def test_ask_category_proposes_the_guess_or_lists_all():
     _, asked = await run_action(actions.ActionAskCategory(), make_tracker(
         COMPLAINT, "report_issue", slots={"description": COMPLAINT, "category_guess": "chieu_sang"},
