@@ -9,7 +9,7 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot import outbox, report
+from bot import misses, outbox, report
 from bot.geocode import Geocoder, describe_point
 from bot.messages import channel_from, location_from, phone_from, photos_from
 from bot.open311_client import BackendRejected, BackendUnavailable, Open311Client
@@ -381,6 +381,9 @@ class ActionFallback(Action):
         return "action_fallback"
 
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        message = tracker.latest_message
+        misses.record(message.get("text") or "", message.get("intent_ranking") or [],
+                      channel_from(message) or tracker.get_latest_input_channel())
         if self.previous_bot_action(tracker) == self.name():
             dispatcher.utter_message(response="utter_fallback_menu")
         else:

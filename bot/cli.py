@@ -1,4 +1,5 @@
-"""`python -m bot.cli train|run`: what `make train` and `make run` do.
+"""`python -m bot.cli train|run|reload|misses`: what `make train` and `make run` do, and the
+admins' retraining loop (export what was not understood, retrain, put the new model live).
 
 `run` starts the routing backend, the action server and the Rasa server as child processes, waits
 until each answers, prints where to chat, and stops them all on Ctrl-C (or when one dies).
@@ -6,6 +7,7 @@ until each answers, prints where to chat, and stops them all on Ctrl-C (or when 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -16,11 +18,12 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Dict, List, Optional
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import yaml
 from sqlalchemy.engine import make_url
 
+from bot import misses
 from bot.settings import DEV_API_KEY, PROJECT_ROOT, Settings, SettingsError, load_settings
 
 logger = logging.getLogger("bot.cli")
@@ -206,6 +209,40 @@ def print_welcome(settings: Settings) -> None:
     print("\n".join(lines), flush=True)
 
 
+def reload(settings: Settings) -> int:
+    """Puts the newest model live on the running Rasa server, without stopping it."""
+    model = latest_model(settings)
+    if model is None:
+        print("error: no model in models/: run `make train` first", file=sys.stderr)
+        return 1
+    url = f"http://127.0.0.1:{settings.rasa_port}/model"
+    if settings.rasa_api_token:
+        url += "?" + urlencode({"token": settings.rasa_api_token})
+    request = urllib.request.Request(url, method="PUT", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"model_file": str(model)}).encode())
+    try:
+        with urllib.request.urlopen(request, timeout=300):
+            pass
+    except OSError as exc:
+        print(f"error: the Rasa server on port {settings.rasa_port} did not load the model: {exc}",
+              file=sys.stderr)
+        return 1
+    print(f"The Rasa server now runs {model.name}")
+    return 0
+
+
+def export_misses(settings: Settings, out: Path, clear: bool) -> int:
+    entries = misses.pending()
+    if not entries:
+        print("No missed messages recorded.")
+        return 0
+    out.write_text(misses.to_training_yaml(entries), encoding="utf-8")
+    print(f"{len(entries)} missed messages written to {out}")
+    if clear:
+        misses.clear(entries[-1]["id"])
+    return 0
+
+
 def _interrupt(*_: object) -> None:
     # SIGTERM (CI, systemd, a test's terminate()) stops the children like Ctrl-C does.
     raise KeyboardInterrupt
@@ -217,6 +254,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     train_parser = sub.add_parser("train", help="train a model into models/")
     train_parser.add_argument("--if-missing", action="store_true", help="skip if a model is up to date")
     sub.add_parser("run", help="start backend, action server and Rasa server")
+    sub.add_parser("reload", help="put the newest model live on the running Rasa server")
+    misses_parser = sub.add_parser("misses", help="export the messages the assistant did not understand")
+    misses_parser.add_argument("--out", type=Path, default=Path("misses.yml"), help="YAML file to write")
+    misses_parser.add_argument("--clear", action="store_true", help="forget them once exported")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -224,6 +265,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command == "train":
             train(settings, if_missing=args.if_missing)
             return 0
+        if args.command == "reload":
+            return reload(settings)
+        if args.command == "misses":
+            return export_misses(settings, args.out, args.clear)
         signal.signal(signal.SIGTERM, _interrupt)
         return run(settings)
     except SettingsError as exc:

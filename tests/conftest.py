@@ -23,3 +23,16 @@ def trained_model() -> Path:
                    env=env, check=True, timeout=900)
     assert MODEL.exists(), f"training did not produce {MODEL}"
     return MODEL
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """Every test keeps what it writes (outbox, missed messages, photos) in its own folder,
+    never in the project's data/."""
+    from bot.settings import get_settings
+
+    folder = tmp_path / "data"
+    monkeypatch.setenv("DATA_DIR", str(folder))
+    get_settings.cache_clear()
+    yield folder
+    get_settings.cache_clear()
