@@ -26,9 +26,10 @@ $(STAMP): requirements.txt requirements.lock pyproject.toml
 	@if [ -z "$(PYTHON310)" ]; then \
 	  echo "error: Python 3.10 not found (Rasa 3.6 needs it): install it with pyenv (3.10.13) or put python3.10 on PATH" >&2; exit 1; fi
 	@test -x $(PY) || $(PYTHON310) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip==24.2 setuptools==70.3.0 wheel==0.45.1
-	$(PY) -m pip install -q -r requirements.txt -c requirements.lock
-	$(PY) -m pip install -q --no-deps -e .
+	@echo "Installing the pinned packages into $(VENV) (a few minutes the first time)..." >&2
+	@$(PY) -m pip install -q --upgrade pip==24.2 setuptools==70.3.0 wheel==0.45.1 >&2
+	@$(PY) -m pip install -q -r requirements.txt -c requirements.lock >&2
+	@$(PY) -m pip install -q --no-deps -e . >&2
 	@touch $@
 
 install: $(STAMP)
@@ -48,9 +49,10 @@ test: install browser-deps
 	$(PY) -m bot.cli train --if-missing
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
+# stdout carries only the JSON lines; everything else goes to stderr.
 bench: install
-	$(PY) -m bot.cli train --if-missing
-	$(PY) -m bot.bench
+	@$(PY) -m bot.cli train --if-missing >&2
+	@$(PY) -m bot.bench
 
 clean:
-	rm -rf $(VENV) .run results test-output
+	rm -rf $(VENV) test-output .bench-cache
