@@ -13,18 +13,15 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from bot.settings import get_settings
+from bot import local_store
+
+
+SCHEMA = ("CREATE TABLE IF NOT EXISTS misses (id INTEGER PRIMARY KEY, text TEXT NOT NULL, "
+          "guesses TEXT NOT NULL, channel TEXT, created_at TEXT DEFAULT CURRENT_TIMESTAMP)")
 
 
 def _connect(path: Optional[Path] = None) -> sqlite3.Connection:
-    path = path or get_settings().data_dir / "misses.sqlite3"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=10)
-    connection.execute(
-        "CREATE TABLE IF NOT EXISTS misses (id INTEGER PRIMARY KEY, text TEXT NOT NULL, "
-        "guesses TEXT NOT NULL, channel TEXT, created_at TEXT DEFAULT CURRENT_TIMESTAMP)"
-    )
-    return connection
+    return local_store.connect("misses.sqlite3", SCHEMA, path)
 
 
 def record(text: str, ranking: List[Dict[str, Any]], channel: Optional[str],

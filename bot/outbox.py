@@ -12,21 +12,18 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from bot import local_store
 from bot.open311_client import BackendRejected, BackendUnavailable, Open311Client
-from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
 
+SCHEMA = ("CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, fields TEXT NOT NULL, "
+          "created_at TEXT DEFAULT CURRENT_TIMESTAMP)")
+
+
 def _connect(path: Optional[Path] = None) -> sqlite3.Connection:
-    path = path or get_settings().data_dir / "outbox.sqlite3"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=10)
-    connection.execute(
-        "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, fields TEXT NOT NULL, "
-        "created_at TEXT DEFAULT CURRENT_TIMESTAMP)"
-    )
-    return connection
+    return local_store.connect("outbox.sqlite3", SCHEMA, path)
 
 
 def save(fields: Dict[str, Any], path: Optional[Path] = None) -> int:
