@@ -123,11 +123,12 @@ class ValidateReportForm(FormValidationAction):
     async def extract_location(self, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:
         pin = location_from(tracker.latest_message)
         if pin:
-            if describe_point(pin["latitude"], pin["longitude"]) is None:
+            place = describe_point(pin["latitude"], pin["longitude"])
+            if place is None:
                 # Refuse it, but keep a location given before.
                 dispatcher.utter_message(response="utter_location_outside")
                 return {"location": None} if requested(tracker, "location") else {}
-            return {"location": {"pin": pin}}
+            return {"location": {"resolved": report.location_from_place(place, "pin")}}
         intent = intent_of(tracker)
         pending = tracker.get_slot("location_pending")
         exif = self.exif_place(tracker)
@@ -136,15 +137,16 @@ class ValidateReportForm(FormValidationAction):
             return {"location_pending": report.location_from_place(exif, "exif")}
         if requested(tracker, "location"):
             if pending and pending.get("latitude") is not None and intent == "affirm":
-                return {"location": {"confirmed": pending}}
+                return {"location": {"resolved": pending}}
             if pending and intent == "deny":
                 return {"location": None, "location_pending": None}
             text = tracker.latest_message.get("text") or ""
             if text.startswith("/"):
                 return {"location": None}
+            if text in (pending or {}).get("choices", ()):
+                return {"location": {"typed": text, "picked": True}}
             addresses = entity_values(tracker, "address")
-            choice = text in (pending or {}).get("choices", ())
-            return {"location": {"typed": text if choice or not addresses else addresses[0]}}
+            return {"location": {"typed": addresses[0] if addresses else text}}
         starting = tracker.get_slot("requested_slot") is None
         addresses = entity_values(tracker, "address")
         if starting and addresses and not tracker.get_slot("location"):
@@ -165,19 +167,18 @@ class ValidateReportForm(FormValidationAction):
     async def validate_location(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
         if not isinstance(value, dict):
             return {"location": None}
-        if "confirmed" in value:
-            return {"location": value["confirmed"], "location_pending": None}
-        if "pin" in value:
-            place = describe_point(value["pin"]["latitude"], value["pin"]["longitude"])
-            return {"location": report.location_from_place(place, "pin"), "location_pending": None}
+        if "resolved" in value:  # a pin inside Huế, or a place the citizen confirmed
+            return {"location": value["resolved"], "location_pending": None}
         if "typed" in value:
-            return await self.resolve_typed(value["typed"], value.get("quiet", False), dispatcher, tracker)
+            return await self.resolve_typed(value["typed"], dispatcher, quiet=value.get("quiet", False),
+                                            picked=value.get("picked", False))
         return {"location": None}
 
     @staticmethod
-    async def resolve_typed(typed: str, quiet: bool, dispatcher, tracker: Tracker) -> Dict[Text, Any]:
+    async def resolve_typed(typed: str, dispatcher, *, quiet: bool, picked: bool) -> Dict[Text, Any]:
         """A typed address becomes a place to confirm, ward buttons, or a clear refusal.
-        `quiet` is for an address caught in the first message: no complaint about it yet."""
+        `quiet` is for an address caught in the first message: no complaint about it yet;
+        `picked`, for a unit the citizen chose from our own buttons: nothing left to confirm."""
         place = await geocoder().resolve(typed)
         if place is None or (place.unit is None and not place.candidates):
             if not quiet:
@@ -190,8 +191,7 @@ class ValidateReportForm(FormValidationAction):
             # A street through several units: the citizen picks the unit from buttons.
             choices = [b["payload"] for b in report.ward_choices(place)]
             return {"location": None, "location_pending": {**pending, "choices": choices, "query": place.query}}
-        if typed in (tracker.get_slot("location_pending") or {}).get("choices", ()):
-            # The citizen picked the unit from our own list: nothing left to confirm.
+        if picked:
             return {"location": pending, "location_pending": None}
         return {"location": None, "location_pending": pending}
 
