@@ -111,11 +111,17 @@ def commands(settings: Settings, model: Path, endpoints_path: Path) -> Dict[str,
     }
 
 
+def ports(settings: Settings) -> Dict[str, int]:
+    return {"backend": settings.backend_port, "actions": settings.actions_port,
+            "rasa": settings.rasa_port}
+
+
 def health_urls(settings: Settings) -> Dict[str, str]:
+    port = ports(settings)
     return {
-        "backend": f"http://127.0.0.1:{settings.backend_port}/open311/v2/services.json",
-        "actions": f"http://127.0.0.1:{settings.actions_port}/health",
-        "rasa": f"http://127.0.0.1:{settings.rasa_port}/",
+        "backend": f"http://127.0.0.1:{port['backend']}/open311/v2/services.json",
+        "actions": f"http://127.0.0.1:{port['actions']}/health",
+        "rasa": f"http://127.0.0.1:{port['rasa']}/",
     }
 
 
@@ -171,7 +177,7 @@ def run(settings: Settings) -> int:
             if name == "backend" and settings.backend_url:
                 print(f"BACKEND_URL set: using the Open311 server at {settings.backend_url}")
                 continue
-            port = int(urls[name].split(":")[2].split("/")[0])
+            port = ports(settings)[name]
             if port_in_use(port):
                 print(f"error: port {port} for the {name} is taken (another `make run`?); "
                       f"stop it or choose another port in the environment", file=sys.stderr)

@@ -70,15 +70,16 @@ def to_example(message: Message) -> Example:
     return Example(message.get("text"), message.get("intent"), category_of(message), addresses)
 
 
-def _strip(text: str) -> str:
+def without_diacritics(text: str) -> str:
+    """The text as typed on a keyboard without Vietnamese marks; case kept."""
     decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def strip_diacritics(example: Example) -> Example:
     """The same message as typed without diacritics, case kept."""
-    return Example(_strip(example.text), example.intent, example.category,
-                   tuple(_strip(a) for a in example.addresses))
+    return Example(without_diacritics(example.text), example.intent, example.category,
+                   tuple(without_diacritics(a) for a in example.addresses))
 
 
 def _norm(span: str) -> str:
