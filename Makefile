@@ -14,11 +14,11 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: help install run train test bench browser-deps clean
+.PHONY: help install run train test lint bench browser-deps clean
 
 help:
 	@echo "make run    install, train if needed, start backend + actions + Rasa + web chat"
-	@echo "make test   the whole test suite"
+	@echo "make test   lint, types, import rules, then the whole test suite"
 	@echo "make train  train a model into models/"
 	@echo "make bench  benchmarks, one JSON line per figure"
 
@@ -45,14 +45,21 @@ browser-deps:
 	@dpkg -s chromium chromium-driver fonts-noto-color-emoji >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null; }
 
-test: install browser-deps
+# Style and import order (ruff), types (mypy), and who may import whom (import-linter).
+LINTED := bot backend actions channels tools bench
+lint: install
+	$(VENV)/bin/ruff check $(LINTED) tests
+	$(VENV)/bin/mypy $(addprefix -p ,$(LINTED))
+	$(VENV)/bin/lint-imports
+
+test: install browser-deps lint
 	$(PY) -m bot.cli train --if-missing
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 # stdout carries only the JSON lines; everything else goes to stderr.
 bench: install
 	@$(PY) -m bot.cli train --if-missing >&2
-	@$(PY) -m bot.bench
+	@$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) test-output .bench-cache
+	rm -rf $(VENV) test-output .bench-cache .mypy_cache .ruff_cache

@@ -15,7 +15,6 @@ from typing import Any, Dict, List, Optional
 
 from bot import local_store
 
-
 SCHEMA = ("CREATE TABLE IF NOT EXISTS misses (id INTEGER PRIMARY KEY, text TEXT NOT NULL, "
           "guesses TEXT NOT NULL, channel TEXT, created_at TEXT DEFAULT CURRENT_TIMESTAMP)")
 

@@ -5,6 +5,7 @@ Used by `make bench` (held-out split and cross-validation) and by the NLU tests.
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -14,7 +15,6 @@ from rasa.shared.nlu.training_data.loading import load_data
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.nlu.category import category_of
-import unicodedata
 
 
 @dataclass

@@ -11,9 +11,9 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Optional
 
+from backend.directory import load_directory
 from bot.geocode import Place
 from bot.photos import MAX_PHOTOS_PER_REPORT
-from bot.routing import load_directory
 from bot.text import fold, strip_html
 
 # Fields of the summary the citizen may fix, in the order shown, with the slots each one clears.

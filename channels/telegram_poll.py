@@ -20,9 +20,9 @@ from channels.telegram import (
     SECRET_HEADER,
     WEBHOOK_PATH,
     Redactor,
-    off_reason,
     keep_token_out_of_logs,
     make_bot,
+    off_reason,
 )
 
 logger = logging.getLogger("channels.telegram_poll")

@@ -25,7 +25,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Deque, Dict, Iterator, Mapping, Optional
+from typing import Deque, Iterator, Mapping, Optional
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 READY_LINE = "is running"

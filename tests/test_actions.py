@@ -18,8 +18,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import actions
+from backend import create_app
 from bot import outbox
-from bot.backend import create_app
 from bot.open311_client import Open311Client
 from bot.settings import PROJECT_ROOT, Settings, get_settings
 

@@ -1,4 +1,4 @@
-"""`python -m bot.bench`: the fold files keep categories, and the REST part prints figures."""
+"""`python -m bench`: the fold files keep categories, and the REST part prints figures."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import sys
 import pytest
 from rasa.shared.nlu.training_data.loading import load_data
 
-from bot.bench import load_training_data, write_nlu
+from bench.nlu import load_training_data, write_nlu
 from bot.nlu.category import category_of
 from bot.settings import PROJECT_ROOT
 
@@ -29,7 +29,7 @@ def test_fold_files_keep_each_examples_category(tmp_path):
 def test_rest_part_prints_one_json_line_per_figure():
     # The whole stack, a couple of conversations per level; the stock assistant is not built.
     result = subprocess.run(
-        [sys.executable, "-m", "bot.bench", "--only", "rest", "--skip-stock",
+        [sys.executable, "-m", "bench", "--only", "rest", "--skip-stock",
          "--rounds", "1", "--concurrency", "1,2", "--time-limit", "30"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240,
     )

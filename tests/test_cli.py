@@ -8,10 +8,10 @@ import sys
 
 import pytest
 import requests
-
-from bot.cli import endpoints
-from bot.settings import PROJECT_ROOT, SettingsError, load_settings
 from stack import running_stack
+
+from bot.settings import PROJECT_ROOT, SettingsError, load_settings
+from tools.supervise import endpoints
 
 
 def run_cli(env_overrides, timeout=120):

@@ -10,12 +10,12 @@ import pytest
 import requests
 import yaml
 from rasa.shared.nlu.training_data.loading import load_data
+from stack import running_stack
+from test_actions import make_tracker, responses, run_action
 
 from actions import actions
 from bot import misses
 from bot.settings import PROJECT_ROOT
-from stack import running_stack
-from test_actions import make_tracker, responses, run_action
 
 RANKING = [{"name": "nlu_fallback", "confidence": 0.3}, {"name": "report_issue", "confidence": 0.28},
            {"name": "inform", "confidence": 0.2}]

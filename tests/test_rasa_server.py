@@ -3,7 +3,7 @@ import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
 
-from bot import rasa_server
+from tools import rasa_server
 
 VALID = {"events": [{"event": "slot", "name": "category", "value": "giao_thong"}],
          "responses": [{"response": "utter_greet"}]}

@@ -1,11 +1,11 @@
-"""Routing rules in bot/data/agencies.yml against the 40 units and the spec's categories."""
+"""Routing rules in backend/data/agencies.yml against the 40 units and the spec's categories."""
 import datetime
 
 import pytest
 import yaml
 
+from backend.directory import AGENCIES_FILE, CATEGORY_CODES, Directory, DirectoryError, load_directory
 from bot.area import load_area
-from bot.routing import AGENCIES_FILE, CATEGORY_CODES, Directory, DirectoryError, load_directory
 
 SPEC_NAMES = {
     "moi_truong": "Môi trường, vệ sinh",

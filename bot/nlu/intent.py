@@ -28,9 +28,9 @@ class VietnameseIntentClassifier(textmodel.TextModelComponent, IntentClassifier)
         if self._model is None:
             return messages
         texts = [textmodel.normalized_text(m) for m in messages]
-        for message, probabilities in zip(messages, self._model.predict_proba(texts)):
-            ranking = sorted(zip(self._model.classes_, probabilities), key=lambda p: -p[1])
-            ranking = [{"name": str(n), "confidence": float(c)} for n, c in ranking[: self._config["ranking_length"]]]
+        for message, probabilities in zip(messages, self._model.predict_proba(texts), strict=True):
+            best = sorted(zip(self._model.classes_, probabilities, strict=True), key=lambda p: -p[1])
+            ranking = [{"name": str(n), "confidence": float(c)} for n, c in best[: self._config["ranking_length"]]]
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages

@@ -15,7 +15,7 @@ import psycopg2
 import pytest
 from sqlalchemy.engine import make_url
 
-from bot.backend import create_app
+from backend import create_app
 from bot.settings import Settings
 
 

@@ -2,8 +2,8 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from bot.backend import db
-from bot.backend.schema import Base
+from backend import db
+from backend.schema import Base
 
 
 def _differences(connection):

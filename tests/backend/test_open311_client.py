@@ -3,9 +3,9 @@ import socket
 
 import pytest
 from aiohttp import web
-
 from backend_helpers import PHU_XUAN, jpeg_with_gps
-from bot.backend import create_app
+
+from backend import create_app
 from bot.open311_client import BackendRejected, BackendUnavailable, Open311Client
 from bot.settings import DEV_API_KEY
 

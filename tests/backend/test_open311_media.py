@@ -3,9 +3,9 @@ import io
 from urllib.parse import urlsplit
 
 import aiohttp
+from backend_helpers import API, PHU_XUAN, create, jpeg_with_gps
 from PIL import Image
 
-from backend_helpers import API, PHU_XUAN, create, jpeg_with_gps
 from bot import photos
 from bot.settings import DEV_API_KEY
 

@@ -3,8 +3,8 @@ import asyncio
 from datetime import datetime, timedelta
 
 import pytest
-
 from backend_helpers import API, DA_NANG, PHU_XUAN, create, create_at_phu_xuan
+
 from bot.settings import DEV_API_KEY
 
 CATEGORIES = {
@@ -152,7 +152,7 @@ async def test_create_needs_a_valid_api_key(client, key):
 async def test_configured_keys_replace_the_development_key(aiohttp_client, settings):
     from dataclasses import replace
 
-    from bot.backend import create_app
+    from backend import create_app
 
     client = await aiohttp_client(create_app(replace(settings, backend_api_keys=("k1", "k2"))))
     form = {"service_code": "moi_truong", "lat": "16.4785", "long": "107.577"}
@@ -297,8 +297,8 @@ async def test_twenty_concurrent_creates_get_twenty_codes(client):
 async def test_codes_are_never_reused(client, settings):
     from sqlalchemy import delete
 
-    from bot.backend import db
-    from bot.backend.schema import Report
+    from backend import db
+    from backend.schema import Report
 
     first = await create_at_phu_xuan(client)
     engine = db.create_engine(settings.effective_database_url)
@@ -316,7 +316,7 @@ def test_access_log_leaves_out_the_query_string(caplog):
     from aiohttp import web
     from aiohttp.test_utils import make_mocked_request
 
-    from bot.backend.app import AccessLogger
+    from backend.app import AccessLogger
 
     request = make_mocked_request("GET", f"{API}/requests.json?account_id=a&api_key=s3cret")
     with caplog.at_level(logging.INFO):

@@ -1,6 +1,5 @@
 """Reports reach the agency that must act, from a pin or from a ward named in the address."""
 import pytest
-
 from backend_helpers import API, PHU_XUAN, create
 
 

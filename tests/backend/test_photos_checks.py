@@ -1,9 +1,9 @@
 import io
 
 import pytest
+from backend_helpers import PHU_XUAN, jpeg_with_gps
 from PIL import Image
 
-from backend_helpers import PHU_XUAN, jpeg_with_gps
 from bot import photos
 
 

@@ -5,10 +5,10 @@ from typing import AsyncIterator
 
 import aiohttp.web
 import pytest
-
-from bot.backend import create_app
-from bot.settings import Settings
 from channel_helpers import free_port
+
+from backend import create_app
+from bot.settings import Settings
 
 
 @pytest.fixture

@@ -15,11 +15,11 @@ from typing import Any, Awaitable, Callable, Dict, Iterator, List
 
 import aiohttp
 import pytest
+from channel_helpers import jpeg
+from standins import TelegramStandin, ZaloStandin
 
 from bot.area import load_area
 from bot.settings import DEV_API_KEY
-from channel_helpers import jpeg
-from standins import TelegramStandin, ZaloStandin
 from tests.stack import Stack, running_stack
 
 pytestmark = pytest.mark.slow

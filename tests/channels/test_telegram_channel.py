@@ -9,14 +9,14 @@ from typing import Any, Dict, Optional
 
 import aiohttp
 import pytest
+from channel_helpers import RasaApp, jpeg
+from standins import TelegramStandin
 
 from bot.messages import SEND_PHOTO, SHARE_CONTACT, SHARE_LOCATION
 from bot.settings import Settings
-from channel_helpers import RasaApp, jpeg
 from channels.telegram import UNSUPPORTED, TelegramInput
-from channels.telegram_poll import poll
 from channels.telegram_keyboards import SEND_LOCATION_TITLE
-from standins import TelegramStandin
+from channels.telegram_poll import poll
 
 TOKEN = "123456:TEST-token-never-in-logs"
 SECRET = "webhook-secret-1"

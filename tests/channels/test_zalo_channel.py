@@ -12,12 +12,12 @@ from typing import Any, Dict, Optional
 
 import aiohttp
 import pytest
+from channel_helpers import RasaApp, jpeg
+from standins import ZaloStandin
 
 from bot.messages import SEND_PHOTO, SHARE_LOCATION
 from bot.settings import Settings
-from channel_helpers import RasaApp, jpeg
 from channels.zalo import UNSUPPORTED, ZaloInput
-from standins import ZaloStandin
 
 APP_ID = "1234567890"
 OA_SECRET = "oa-secret-key"

@@ -11,7 +11,6 @@ from typing import Iterator
 import psycopg2
 import pytest
 import redis
-
 from citizen import Citizen, text
 from stack import running_stack
 

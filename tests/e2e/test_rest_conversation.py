@@ -8,9 +8,9 @@ from typing import Any, Dict, List
 
 import pytest
 import requests
+from citizen import Citizen, payloads, text
 
 from bot.settings import DEV_API_KEY
-from citizen import Citizen, payloads, text
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""`python -m bot.rasa_server run ...`: Rasa's own command line, with one fix applied first.
+"""`python -m tools.rasa_server run ...`: Rasa's own command line, with one fix applied first.
 
 Rasa 3.6 checks every action-server reply with `jsonschema.validate`, which checks the schema
 itself again on each call: about 20 ms of blocked event loop per custom action, two per form step,

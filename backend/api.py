@@ -7,8 +7,9 @@ from typing import Any, Dict, List
 
 from aiohttp import BodyPartReader, web
 
-from .. import photos
-from ..report_codes import report_number
+from bot import photos
+from bot.report_codes import report_number
+
 from . import lifecycle
 from .appkeys import AREA, DIRECTORY, MEDIA, SESSIONS, SETTINGS
 from .auth import given_key, require_api_key

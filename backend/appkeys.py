@@ -4,9 +4,10 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.orm import sessionmaker
 
-from ..area import Area
-from ..routing import Directory
-from ..settings import Settings
+from bot.area import Area
+from bot.settings import Settings
+
+from .directory import Directory
 from .media import MediaStore
 
 SETTINGS = web.AppKey("settings", Settings)

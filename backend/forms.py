@@ -10,9 +10,10 @@ from urllib.parse import urlsplit
 
 from multidict import MultiDictProxy
 
-from ..photos import MAX_PHOTOS_PER_REPORT
-from ..report_codes import report_number
-from ..text import HTML
+from bot.photos import MAX_PHOTOS_PER_REPORT
+from bot.report_codes import report_number
+from bot.text import HTML
+
 from .errors import bad_request
 from .lifecycle import STATUSES
 

@@ -6,11 +6,12 @@ from typing import AsyncIterator
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from ..area import load_area
-from ..routing import load_directory
-from ..settings import Settings
+from bot.area import load_area
+from bot.settings import Settings
+
 from . import api, db
 from .appkeys import AREA, DIRECTORY, MEDIA, SESSIONS, SETTINGS
+from .directory import load_directory
 from .errors import open311_errors
 from .media import MediaStore
 

@@ -1,8 +1,9 @@
 """Where a new report goes: its unit of Huế (from lat/long, else from the address) and agency."""
 from __future__ import annotations
 
-from ..area import Area, Unit
-from ..routing import Directory
+from bot.area import Area, Unit
+
+from .directory import Directory
 from .errors import bad_request
 from .forms import NewReport
 from .queries import Routing

@@ -1,6 +1,6 @@
 """Category x unit -> the agency that must act, and how long it has.
 
-The rules and the directory are data (bot/data/agencies.yml, whose header explains how to edit
+The rules and the directory are data (backend/data/agencies.yml, whose header explains how to edit
 them); this module only reads and checks them, so operators can change who handles what without
 touching code.
 """

@@ -11,9 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Optional
 
-from aiohttp import web
-
-from .. import photos
+from bot import photos
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{22}\.(?:jpg|png|webp)$")
 CONTENT_TYPES = {ext: content_type for content_type, ext in photos.EXTENSIONS.items()}

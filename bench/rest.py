@@ -30,7 +30,7 @@ import yaml
 
 from bot.settings import PROJECT_ROOT
 
-logger = logging.getLogger("bot.bench")
+logger = logging.getLogger("bench")
 
 Message = Tuple[str, Optional[Dict]]
 
@@ -191,7 +191,7 @@ def forward(stream, ready: threading.Event, marker: str) -> None:
 @contextlib.contextmanager
 def our_stack(timeout_s: float = 300) -> Iterator[str]:
     """`python -m bot.cli run` on free ports with a scratch data dir; yields Rasa's base URL."""
-    ports = dict(zip(("RASA_PORT", "ACTIONS_PORT", "BACKEND_PORT"), free_ports(3)))
+    ports = dict(zip(("RASA_PORT", "ACTIONS_PORT", "BACKEND_PORT"), free_ports(3), strict=True))
     with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir:
         env = {**os.environ, **CHILD_ENV, **{k: str(v) for k, v in ports.items()},
                "DATA_DIR": data_dir, "PYTHONPATH": str(PROJECT_ROOT)}

@@ -1,11 +1,12 @@
-"""`python -m bot.backend`: the routing backend alone, on HOST:BACKEND_PORT."""
+"""`python -m backend`: the routing backend alone, on HOST:BACKEND_PORT."""
 from __future__ import annotations
 
 import logging
 
 from aiohttp import web
 
-from ..settings import DEV_API_KEY, get_settings
+from bot.settings import DEV_API_KEY, get_settings
+
 from . import create_app
 from .app import AccessLogger
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Column, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import declarative_base, relationship
 
-from ..report_codes import format_report_code
+from bot.report_codes import format_report_code
 
 Base = declarative_base()
 

@@ -1,7 +1,7 @@
 """Alembic environment: runs only inside `db.migrate`, on the connection it hands over."""
 from alembic import context
 
-from bot.backend.schema import Base
+from backend.schema import Base
 
 context.configure(
     connection=context.config.attributes["connection"],

@@ -1,42 +1,22 @@
-"""`python -m bot.bench` (what `make bench` runs): one JSON line per figure on stdout.
-
-Figures: NLU scores on the held-out split (as typed and with diacritics stripped), NLU
-cross-validation on the training data, and REST-channel latency/throughput of our assistant
-beside a stock `rasa init` assistant (bot/bench_rest.py). Progress and the servers' logs go to
-stderr, so stdout stays machine-readable.
-
-    {"name": "nlu.heldout.intent_accuracy", "value": 0.943, "unit": "ratio", "n": 318, ...}
-"""
+"""NLU figures for `make bench`: held-out scores (as typed and without diacritics) and
+cross-validation on the training data."""
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
 import logging
 import statistics
-import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, List, Optional, TextIO
+from typing import Callable
 
-from bot.cli import latest_model
-from bot.settings import PROJECT_ROOT, load_settings
+from bot.settings import PROJECT_ROOT
 
-logger = logging.getLogger("bot.bench")
+logger = logging.getLogger("bench")
 
 TRAINING_DATA = PROJECT_ROOT / "nlu" / "data"
 HELDOUT_DATA = PROJECT_ROOT / "nlu" / "heldout"
 METRICS = ("intent_accuracy", "category_accuracy", "address_f1")
 
 Emit = Callable[..., None]
-
-
-def emitter(stream: TextIO) -> Emit:
-    def emit(name: str, value: float, unit: str, **context: Any) -> None:
-        line = {"name": name, "value": round(value, 4), "unit": unit, **context}
-        stream.write(json.dumps(line, ensure_ascii=False) + "\n")
-        stream.flush()
-    return emit
 
 
 # --- NLU: held-out split ------------------------------------------------------------------------
@@ -78,6 +58,7 @@ def write_nlu(path: Path, examples: list, like) -> None:
     """
     from rasa.shared.nlu.training_data.message import Message
     from rasa.shared.nlu.training_data.training_data import TrainingData
+
     from bot.nlu.category import category_of
 
     moved = []
@@ -95,6 +76,7 @@ def write_nlu(path: Path, examples: list, like) -> None:
 def bench_cv(emit: Emit, folds: int) -> None:
     from rasa.model_training import train_nlu
     from sklearn.model_selection import StratifiedKFold
+
     from bot.nlu.category import category_of
     from bot.nlu_eval import evaluate
 
@@ -124,48 +106,3 @@ def bench_cv(emit: Emit, folds: int) -> None:
         emit(f"nlu.cv.{metric}.mean", statistics.mean(values), "ratio",
              per_fold=[round(v, 4) for v in values], **context)
         emit(f"nlu.cv.{metric}.std", statistics.stdev(values), "ratio", **context)
-
-
-# --- command line -------------------------------------------------------------------------------
-
-PARTS = ("heldout", "cv", "rest")
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--only", action="append", choices=PARTS,
-                        help="run only this part (repeatable); default: all")
-    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds")
-    parser.add_argument("--rounds", type=int, default=30,
-                        help="conversations per concurrent user in each latency run")
-    parser.add_argument("--time-limit", type=float, default=45.0,
-                        help="seconds after which a latency run starts no new conversation")
-    parser.add_argument("--concurrency", type=lambda s: [int(c) for c in s.split(",")],
-                        default=[1, 20], help="concurrent conversations, comma-separated")
-    parser.add_argument("--skip-stock", action="store_true",
-                        help="do not build or measure the stock `rasa init` assistant")
-    args = parser.parse_args(argv)
-    parts = args.only or PARTS
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    model = latest_model(load_settings())
-    if model is None:
-        print("error: no model in models/: run `python -m bot.cli train` first", file=sys.stderr)
-        return 1
-    emit = emitter(sys.stdout)
-    # Rasa prints some progress with print(); only figures may reach stdout.
-    with contextlib.redirect_stdout(sys.stderr):
-        if "heldout" in parts:
-            bench_heldout(emit, model)
-        if "cv" in parts:
-            bench_cv(emit, args.folds)
-        if "rest" in parts:
-            from bot.bench_rest import bench_rest
-            bench_rest(emit, model, concurrency=args.concurrency, rounds=args.rounds,
-                       time_limit_s=args.time_limit, stock=not args.skip_stock)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

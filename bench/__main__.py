@@ -1,0 +1,74 @@
+"""`python -m bench` (what `make bench` runs): one JSON line per figure on stdout.
+
+Figures: NLU scores on the held-out split (as typed and with diacritics stripped), NLU
+cross-validation on the training data, and REST-channel latency/throughput of our assistant
+beside a stock `rasa init` assistant (bench/rest.py). Progress and the servers' logs go to
+stderr, so stdout stays machine-readable.
+
+    {"name": "nlu.heldout.intent_accuracy", "value": 0.943, "unit": "ratio", "n": 318, ...}
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+from typing import Any, List, Optional, TextIO
+
+from bench.nlu import Emit, bench_cv, bench_heldout
+from bot.cli import latest_model
+from bot.settings import load_settings
+
+
+def emitter(stream: TextIO) -> Emit:
+    def emit(name: str, value: float, unit: str, **context: Any) -> None:
+        line = {"name": name, "value": round(value, 4), "unit": unit, **context}
+        stream.write(json.dumps(line, ensure_ascii=False) + "\n")
+        stream.flush()
+    return emit
+
+
+# --- command line -------------------------------------------------------------------------------
+
+PARTS = ("heldout", "cv", "rest")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--only", action="append", choices=PARTS,
+                        help="run only this part (repeatable); default: all")
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    parser.add_argument("--rounds", type=int, default=30,
+                        help="conversations per concurrent user in each latency run")
+    parser.add_argument("--time-limit", type=float, default=45.0,
+                        help="seconds after which a latency run starts no new conversation")
+    parser.add_argument("--concurrency", type=lambda s: [int(c) for c in s.split(",")],
+                        default=[1, 20], help="concurrent conversations, comma-separated")
+    parser.add_argument("--skip-stock", action="store_true",
+                        help="do not build or measure the stock `rasa init` assistant")
+    args = parser.parse_args(argv)
+    parts = args.only or PARTS
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    model = latest_model(load_settings())
+    if model is None:
+        print("error: no model in models/: run `python -m bot.cli train` first", file=sys.stderr)
+        return 1
+    emit = emitter(sys.stdout)
+    # Rasa prints some progress with print(); only figures may reach stdout.
+    with contextlib.redirect_stdout(sys.stderr):
+        if "heldout" in parts:
+            bench_heldout(emit, model)
+        if "cv" in parts:
+            bench_cv(emit, args.folds)
+        if "rest" in parts:
+            from bench.rest import bench_rest
+            bench_rest(emit, model, concurrency=args.concurrency, rounds=args.rounds,
+                       time_limit_s=args.time_limit, stock=not args.skip_stock)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
