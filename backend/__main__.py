@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from aiohttp import web
 
-from bot.settings import DEV_API_KEY, get_settings
+from bot.settings import DEV_API_KEY, SettingsError, get_settings
 
 from . import create_app
 from .app import AccessLogger
@@ -13,7 +14,10 @@ from .app import AccessLogger
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        sys.exit(f"error: {exc}")
     if not settings.backend_api_keys:
         # Only the public development key is ever printed; real keys stay in the environment.
         print(f"BACKEND_API_KEYS is unset: development api_key is {DEV_API_KEY}", flush=True)

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any, Dict, List
 
 from aiohttp import BodyPartReader, web
+from multidict import MultiDict, MultiMapping
 
 from bot import photos
 from bot.report_codes import report_number
@@ -74,11 +75,13 @@ def report_json(app: web.Application, report: Report, names: Dict[str, str]) -> 
     }
 
 
-async def _form(request: web.Request):
+async def _form(request: web.Request) -> MultiMapping[str]:
     try:
-        return await request.post()
+        posted = await request.post()
     except ValueError as exc:  # bytes that are not UTF-8, a multipart body without its boundary
         raise bad_request("Dữ liệu gửi lên không đọc được.", "Unreadable form body.") from exc
+    # Open311 fields are text; a file sent in their place is ignored rather than read as text.
+    return MultiDict((name, value) for name, value in posted.items() if isinstance(value, str))
 
 
 async def services(request: web.Request) -> web.Response:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Iterable, Optional, Tuple
 from urllib.parse import urlsplit
 
-from multidict import MultiDictProxy
+from multidict import MultiMapping
 
 from bot.photos import MAX_PHOTOS_PER_REPORT
 from bot.report_codes import report_number
@@ -47,7 +47,7 @@ class NewReport:
 _LABELS = {"description": "Nội dung phản ánh", "address_string": "Địa chỉ", "note": "Ghi chú"}
 
 
-def _text(form: MultiDictProxy, name: str, limit: int) -> Optional[str]:
+def _text(form: MultiMapping[str], name: str, limit: int) -> Optional[str]:
     value = _CONTROL.sub("", form.get(name, "") or "").strip()
     if len(value) > limit:
         raise bad_request(
@@ -57,7 +57,7 @@ def _text(form: MultiDictProxy, name: str, limit: int) -> Optional[str]:
     return value or None
 
 
-def _plain_text(form: MultiDictProxy, name: str, limit: int) -> Optional[str]:
+def _plain_text(form: MultiMapping[str], name: str, limit: int) -> Optional[str]:
     value = _text(form, name, limit)
     # Refused rather than silently cut out of the report (the assistant strips it beforehand).
     if value and HTML.search(value):
@@ -67,12 +67,12 @@ def _plain_text(form: MultiDictProxy, name: str, limit: int) -> Optional[str]:
     return value
 
 
-def parse_note(form: MultiDictProxy) -> Optional[str]:
+def parse_note(form: MultiMapping[str]) -> Optional[str]:
     """An operator's note for the citizen (`status_notes`), plain text like a description."""
     return _plain_text(form, "note", MAX_NOTE)
 
 
-def _coordinate(form: MultiDictProxy, name: str, bound: float) -> Optional[float]:
+def _coordinate(form: MultiMapping[str], name: str, bound: float) -> Optional[float]:
     raw = (form.get(name, "") or "").strip()
     if not raw:
         return None
@@ -87,7 +87,7 @@ def _coordinate(form: MultiDictProxy, name: str, bound: float) -> Optional[float
     return value
 
 
-def _media_urls(form: MultiDictProxy) -> Tuple[str, ...]:
+def _media_urls(form: MultiMapping[str]) -> Tuple[str, ...]:
     # `media_url` is standard and may repeat; `media_urls` (extension) may be comma separated.
     raw = list(form.getall("media_url", [])) + [
         part for value in form.getall("media_urls", []) for part in value.split(",")
@@ -105,7 +105,7 @@ def _media_urls(form: MultiDictProxy) -> Tuple[str, ...]:
     return urls
 
 
-def parse_new_report(form: MultiDictProxy, service_codes: Iterable[str]) -> NewReport:
+def parse_new_report(form: MultiMapping[str], service_codes: Iterable[str]) -> NewReport:
     service_code = (form.get("service_code", "") or "").strip()
     if not service_code:
         raise bad_request("Thiếu loại phản ánh (service_code).", "service_code is required.")
@@ -182,16 +182,17 @@ class ReportFilter:
     limit: int = DEFAULT_LIMIT
 
 
-def _comma_list(query: MultiDictProxy, name: str) -> Tuple[str, ...]:
+def _comma_list(query: MultiMapping[str], name: str) -> Tuple[str, ...]:
     return tuple(
         part.strip() for value in query.getall(name, []) for part in value.split(",") if part.strip()
     )
 
 
-def parse_filter(query: MultiDictProxy) -> ReportFilter:
+def parse_filter(query: MultiMapping[str]) -> ReportFilter:
     codes = _comma_list(query, "service_request_id")
-    numbers = tuple(report_number(code) for code in codes)
-    if None in numbers:
+    parsed = [report_number(code) for code in codes]
+    numbers = tuple(number for number in parsed if number is not None)
+    if len(numbers) != len(parsed):
         raise bad_request("Mã phản ánh không hợp lệ.", "service_request_id must list report codes.")
     if numbers:
         # Open311: with service_request_id every other filter is ignored.

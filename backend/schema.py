@@ -6,12 +6,15 @@ the internal `state` (see `lifecycle`), never stored, so the two cannot disagree
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Column, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import declarative_base, relationship
 
 from bot.report_codes import format_report_code
 
-Base = declarative_base()
+# SQLAlchemy 1.4 ships no types: the declarative base is opaque to mypy.
+Base: Any = declarative_base()
 
 
 class Report(Base):

@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache, reduce
 from pathlib import Path
-from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Set, Tuple
 
 from shapely.geometry import Point, Polygon
 from shapely.prepared import prep
@@ -173,7 +173,7 @@ class Area:
 
     def _build_name_index(self, old_names: Iterable[Tuple[str, str]]) -> Dict[str, List[_Entry]]:
         index: Dict[str, List[_Entry]] = {}
-        self._forms = set()
+        self._forms: Set[str] = set()
 
         def add(name: str, type_: str, unit: Unit, current: bool) -> None:
             words = re.findall(r"[a-z0-9]+", fold(name))

@@ -68,9 +68,11 @@ def _metadata(latest_message: Optional[Dict[str, Any]]) -> Dict[str, Any]:
 
 def location_from(latest_message: Optional[Dict[str, Any]]) -> Optional[Dict[str, float]]:
     loc = _metadata(latest_message).get("location")
+    if not isinstance(loc, dict):
+        return None
     try:
         return {"latitude": float(loc["latitude"]), "longitude": float(loc["longitude"])}
-    except (TypeError, KeyError, ValueError):
+    except (KeyError, TypeError, ValueError):
         return None
 
 

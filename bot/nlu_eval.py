@@ -5,7 +5,6 @@ Used by `make bench` (held-out split and cross-validation) and by the NLU tests.
 from __future__ import annotations
 
 import asyncio
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -15,6 +14,7 @@ from rasa.shared.nlu.training_data.loading import load_data
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.nlu.category import category_of
+from bot.text import strip_marks
 
 
 @dataclass
@@ -70,16 +70,10 @@ def to_example(message: Message) -> Example:
     return Example(message.get("text"), message.get("intent"), category_of(message), addresses)
 
 
-def without_diacritics(text: str) -> str:
-    """The text as typed on a keyboard without Vietnamese marks; case kept."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
 def strip_diacritics(example: Example) -> Example:
     """The same message as typed without diacritics, case kept."""
-    return Example(without_diacritics(example.text), example.intent, example.category,
-                   tuple(without_diacritics(a) for a in example.addresses))
+    return Example(strip_marks(example.text), example.intent, example.category,
+                   tuple(strip_marks(a) for a in example.addresses))
 
 
 def _norm(span: str) -> str:

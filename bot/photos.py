@@ -7,7 +7,7 @@ because phone photos carry the citizen's GPS position and device details.
 from __future__ import annotations
 
 import io
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -101,7 +101,7 @@ def strip_exif(data: bytes) -> bytes:
                 raise PhotoError("Ảnh có kích thước quá lớn, vui lòng gửi ảnh nhỏ hơn.")
             upright = ImageOps.exif_transpose(image)
             # Pillow writes only the metadata passed to save(); keep just what changes the pixels.
-            params = {k: upright.info[k] for k in ("icc_profile", "transparency") if k in upright.info}
+            params: Dict[str, Any] = {k: upright.info[k] for k in ("icc_profile", "transparency") if k in upright.info}
             if content_type == "image/jpeg":
                 if upright.mode not in ("RGB", "L", "CMYK"):
                     upright = upright.convert("RGB")

@@ -5,11 +5,13 @@ without touching `os.environ`.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Optional, Tuple
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,6 +21,9 @@ DEV_API_KEY = "dev-key-hue-phan-anh"
 DEFAULT_TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_ZALO_API_BASE_URL = "https://openapi.zalo.me"
 DEFAULT_ZALO_OAUTH_URL = "https://oauth.zaloapp.com/v4/oa/access_token"
+
+
+GEOCODERS = ("offline", "nominatim")
 
 
 class SettingsError(ValueError):
@@ -33,6 +38,53 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    port = _int(env, name, default)
+    if not 1 <= port <= 65535:
+        raise SettingsError(f"{name} must be a port between 1 and 65535, got {port}")
+    return port
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise SettingsError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: Tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, schemes: Tuple[str, ...]) -> Optional[str]:
+    """A URL whose scheme is one of `schemes` (a prefix such as "postgresql" admits
+    "postgresql+asyncpg"); a typo here would otherwise surface as a failure much later."""
+    value = _opt(env, name)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    scheme = parts.scheme.split("+")[0].lower()
+    if scheme not in schemes or not (parts.netloc or scheme == "sqlite"):
+        raise SettingsError(f"{name} must be a {' or '.join(schemes)} URL, got {_redact(value)!r}")
+    return value
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
 
 
 def _opt(env: Mapping[str, str], name: str) -> Optional[str]:
@@ -51,7 +103,6 @@ class Settings:
     rasa_port: int = 5005
     actions_port: int = 5055
     backend_port: int = 8000
-    webchat_port: int = 8080
     rasa_api_token: Optional[str] = None
 
     # Where things live on disk
@@ -73,7 +124,7 @@ class Settings:
     lock_store_url: Optional[str] = None
 
     # Geocoding: "offline" (shipped Huế data) or "nominatim" (needs internet)
-    geocoder: str = "offline"
+    geocoder: str = GEOCODERS[0]
 
     # Telegram
     telegram_token: Optional[str] = None
@@ -92,12 +143,8 @@ class Settings:
 
     # Derived values -------------------------------------------------------------------------
     @property
-    def sqlite_path(self) -> Path:
-        return self.data_dir / "backend.sqlite3"
-
-    @property
     def effective_database_url(self) -> str:
-        return self.database_url or f"sqlite+aiosqlite:///{self.sqlite_path}"
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'backend.sqlite3'}"
 
     @property
     def media_dir(self) -> Path:
@@ -142,27 +189,37 @@ class Settings:
             )
 
 
+def _distinct_ports(settings: Settings) -> None:
+    ports = {"RASA_PORT": settings.rasa_port, "ACTIONS_PORT": settings.actions_port,
+             "BACKEND_PORT": settings.backend_port}
+    for name, port in ports.items():
+        same = [other for other, value in ports.items() if value == port and other != name]
+        if same:
+            raise SettingsError(f"{name} and {same[0]} are both {port}: each process needs its own port")
+
+
 def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
+    """The settings in `env` (default: the environment), each checked: SettingsError names the
+    first unusable one, so a process refuses to start instead of failing later."""
     env = os.environ if env is None else env
     data_dir = Path(env.get("DATA_DIR") or PROJECT_ROOT / "data")
-    return Settings(
+    settings = Settings(
         host=env.get("HOST", "").strip() or "127.0.0.1",
-        rasa_port=_int(env, "RASA_PORT", 5005),
-        actions_port=_int(env, "ACTIONS_PORT", 5055),
-        backend_port=_int(env, "BACKEND_PORT", 8000),
-        webchat_port=_int(env, "WEBCHAT_PORT", 8080),
+        rasa_port=_port(env, "RASA_PORT", 5005),
+        actions_port=_port(env, "ACTIONS_PORT", 5055),
+        backend_port=_port(env, "BACKEND_PORT", 8000),
         rasa_api_token=_opt(env, "RASA_API_TOKEN"),
         data_dir=data_dir,
         models_dir=Path(env.get("MODELS_DIR") or PROJECT_ROOT / "models"),
-        database_url=_opt(env, "DATABASE_URL"),
+        database_url=_url(env, "DATABASE_URL", ("postgresql", "postgres", "sqlite")),
         backend_api_keys=_list(env, "BACKEND_API_KEYS"),
-        backend_public_url=_opt(env, "BACKEND_PUBLIC_URL"),
-        backend_url=_opt(env, "BACKEND_URL"),
+        backend_public_url=_url(env, "BACKEND_PUBLIC_URL", ("http", "https")),
+        backend_url=_url(env, "BACKEND_URL", ("http", "https")),
         backend_api_key=_opt(env, "BACKEND_API_KEY"),
-        backend_timeout_s=float(env.get("BACKEND_TIMEOUT_S") or 10.0),
-        tracker_store_url=_opt(env, "TRACKER_STORE_URL"),
-        lock_store_url=_opt(env, "LOCK_STORE_URL"),
-        geocoder=(env.get("GEOCODER", "").strip() or "offline"),
+        backend_timeout_s=_seconds(env, "BACKEND_TIMEOUT_S", 10.0),
+        tracker_store_url=_url(env, "TRACKER_STORE_URL", ("postgresql", "postgres", "sqlite")),
+        lock_store_url=_url(env, "LOCK_STORE_URL", ("redis", "rediss")),
+        geocoder=_choice(env, "GEOCODER", GEOCODERS),
         telegram_token=_opt(env, "TELEGRAM_TOKEN"),
         telegram_webhook_secret=_opt(env, "TELEGRAM_WEBHOOK_SECRET"),
         telegram_api_base_url=_opt(env, "TELEGRAM_API_BASE_URL") or DEFAULT_TELEGRAM_API_BASE_URL,
@@ -175,6 +232,8 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         zalo_api_base_url=_opt(env, "ZALO_API_BASE_URL") or DEFAULT_ZALO_API_BASE_URL,
         zalo_oauth_url=_opt(env, "ZALO_OAUTH_URL") or DEFAULT_ZALO_OAUTH_URL,
     )
+    _distinct_ports(settings)
+    return settings
 
 
 @lru_cache(maxsize=1)

@@ -17,22 +17,29 @@ _TAG = re.compile(r"<\s*/?\s*[a-zA-Z!][^>]*>")
 HTML = re.compile(_TAG.pattern + r"|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
 
 
-def _build_table() -> dict:
-    table = {ord("đ"): "d", ord("Đ"): "d"}
+def _build_table(keep_case: bool) -> dict:
+    table = {ord("đ"): "d", ord("Đ"): "D" if keep_case else "d"}
     # Latin-1, Latin Extended-A/B and Latin Extended Additional hold every Vietnamese letter.
     ranges = (range(0x41, 0x5B), range(0xC0, 0x250), range(0x1E00, 0x1F00))
     for block in ranges:
         for code in block:
             char = chr(code)
             base = "".join(c for c in unicodedata.normalize("NFD", char) if not unicodedata.combining(c))
-            folded = base.lower()
+            folded = base if keep_case else base.lower()
             # Keep it one character per character so spans in folded text match the original.
             if folded != char and len(folded) == 1:
                 table.setdefault(code, folded)
     return table
 
 
-_TABLE = _build_table()
+_TABLE = _build_table(keep_case=False)
+_PLAIN = _build_table(keep_case=True)
+
+
+def strip_marks(text: str) -> str:
+    """The text as typed on a keyboard without Vietnamese marks ("Đường Huế" -> "Duong Hue"), case
+    kept: how the NLU is measured on messages typed without diacritics."""
+    return unicodedata.normalize("NFC", text).translate(_PLAIN)
 
 
 def fold_chars(text: str) -> str:

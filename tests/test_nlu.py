@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from rasa.core.agent import Agent
 
-from bot.nlu_eval import evaluate, without_diacritics
+from bot.nlu_eval import evaluate
 from bot.report_codes import normalize_report_code
 from bot.settings import PROJECT_ROOT
+from bot.text import strip_marks
 
 HELDOUT = sorted((PROJECT_ROOT / "nlu" / "heldout").glob("*.yml"))
 
@@ -42,7 +43,7 @@ COMPLAINTS = [
 
 @pytest.mark.parametrize("text, category", COMPLAINTS)
 async def test_complaint_with_or_without_diacritics_is_a_report_of_its_category(agent, text, category):
-    for typed in (text, without_diacritics(text)):
+    for typed in (text, strip_marks(text)):
         intent, found, _ = await parse(agent, typed)
         assert (intent, found) == ("report_issue", category), typed
 
@@ -80,7 +81,7 @@ async def test_address_span_is_extracted(agent, text, address):
     ("nhà hàng xóm đang bốc cháy khói mù mịt", "bãi đất trống hay có người đốt rác khói mù mịt"),
 ])
 async def test_danger_now_is_an_emergency_a_lasting_problem_a_report(agent, danger, problem):
-    for typed in (danger, without_diacritics(danger)):
+    for typed in (danger, strip_marks(danger)):
         assert (await parse(agent, typed))[0] == "emergency", typed
     assert (await parse(agent, problem))[0] == "report_issue"
 

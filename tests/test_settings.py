@@ -1,0 +1,54 @@
+"""Every setting is checked when a process starts: a typo is named at once, never met later."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bot.settings import PROJECT_ROOT, SettingsError, load_settings
+
+
+@pytest.mark.parametrize(
+    "env, named",
+    [
+        ({"BACKEND_TIMEOUT_S": "ten"}, "BACKEND_TIMEOUT_S"),
+        ({"BACKEND_TIMEOUT_S": "-1"}, "BACKEND_TIMEOUT_S"),
+        ({"BACKEND_TIMEOUT_S": "nan"}, "BACKEND_TIMEOUT_S"),
+        ({"GEOCODER": "google"}, "GEOCODER"),
+        ({"RASA_PORT": "5oo5"}, "RASA_PORT"),
+        ({"BACKEND_PORT": "70000"}, "BACKEND_PORT"),
+        ({"ACTIONS_PORT": "5005"}, "RASA_PORT and ACTIONS_PORT are both 5005"),
+        ({"BACKEND_URL": "127.0.0.1:8000/open311/v2"}, "BACKEND_URL"),
+        ({"DATABASE_URL": "mysql://db/reports"}, "DATABASE_URL"),
+        ({"LOCK_STORE_URL": "localhost:6379"}, "LOCK_STORE_URL"),
+    ],
+)
+def test_an_unusable_setting_is_refused_by_name(env, named):
+    with pytest.raises(SettingsError, match=named):
+        load_settings(env)
+
+
+def test_a_refused_url_never_shows_its_password():
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"TRACKER_STORE_URL": "mysql://rasa:s3cret@db/rasa"})
+    assert "s3cret" not in str(refused.value)
+
+
+def test_usable_settings_are_taken_as_given():
+    settings = load_settings({"GEOCODER": "Nominatim", "BACKEND_TIMEOUT_S": "2.5",
+                              "DATABASE_URL": "postgresql://root@127.0.0.1/test",
+                              "LOCK_STORE_URL": "redis://127.0.0.1:6379/1"})
+    assert settings.geocoder == "nominatim"
+    assert settings.backend_timeout_s == 2.5
+
+
+@pytest.mark.parametrize("module", ["bot.cli", "backend"])
+def test_a_process_with_a_bad_setting_stops_with_its_name_and_no_traceback(module, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "DATA_DIR": str(tmp_path), "GEOCODER": "gogle"}
+    args = [sys.executable, "-m", module] + (["run"] if module == "bot.cli" else [])
+    result = subprocess.run(args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "GEOCODER must be one of offline, nominatim" in result.stderr
+    assert "Traceback" not in result.stderr
