@@ -9,6 +9,7 @@ from aiohttp import BodyPartReader, web
 from multidict import MultiDict, MultiMapping
 
 from bot import photos
+from bot.categories import Category
 from bot.report_codes import report_number
 
 from . import lifecycle
@@ -32,18 +33,17 @@ def _now() -> datetime:
 
 
 def _service_names(app: web.Application) -> Dict[str, str]:
-    return {c["code"]: c["name"] for c in app[DIRECTORY].categories()}
+    return {c.code: c.name for c in app[DIRECTORY].categories()}
 
 
-def _service(category: Dict[str, Any]) -> Dict[str, Any]:
-    keywords = category.get("keywords") or []
+def _service(category: Category) -> Dict[str, Any]:
     return {
-        "service_code": category["code"],
-        "service_name": category["name"],
-        "description": category.get("description", ""),
+        "service_code": category.code,
+        "service_name": category.name,
+        "description": category.description,
         "metadata": False,
         "type": "realtime",
-        "keywords": keywords if isinstance(keywords, str) else ", ".join(keywords),
+        "keywords": ", ".join(category.keywords),
         "group": "Phản ánh hiện trường",
     }
 

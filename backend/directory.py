@@ -2,7 +2,7 @@
 
 The rules and the directory are data (backend/data/agencies.yml, whose header explains how to edit
 them); this module only reads and checks them, so operators can change who handles what without
-touching code.
+touching code. The categories themselves are the shared table of bot/categories.py.
 """
 from __future__ import annotations
 
@@ -11,21 +11,17 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
 from bot.area import Unit, load_area
+from bot.categories import OTHER, Category, load_categories
 from bot.text import fold
 
 AGENCIES_FILE = Path(__file__).resolve().parent / "data" / "agencies.yml"
 
-# The spec's category codes (also the Open311 service codes).
-CATEGORY_CODES = (
-    "moi_truong", "giao_thong", "chieu_sang", "cap_thoat_nuoc", "trat_tu_do_thi",
-    "xay_dung", "cay_xanh", "an_ninh_trat_tu", "hanh_chinh", "khac",
-)
-FALLBACK_CATEGORY = "khac"
+RULE_KEYS = {"code", "responsible", "fallback", "deadline_days", "overrides"}
 UNIT_COMMITTEE = "unit_committee"
 UNIT_POLICE = "unit_police"
 
@@ -50,9 +46,10 @@ class _Rule:
 
 
 class Directory:
-    def __init__(self, data: dict, unit_codes: Tuple[str, ...]):
+    def __init__(self, data: dict, unit_codes: Tuple[str, ...], categories: Tuple[Category, ...]):
         self._unit_codes = unit_codes
-        self._fallback = data.get("fallback")
+        self._categories = categories
+        self._fallback = str(data.get("fallback") or "")
         self._bodies: Dict[str, Agency] = {}
         for body in data.get("city_bodies") or []:
             body_id = _required(body, "id", "a city body")
@@ -62,18 +59,15 @@ class Directory:
         self._police: Dict[str, Agency] = {}
         for entry in data.get("units") or []:
             code = str(_required(entry, "code", "a unit"))
-            self._committees[code] = _agency(f"ubnd_{code}", entry.get("committee"))
-            self._police[code] = _agency(f"ca_{code}", entry.get("police"))
-        self._categories: List[dict] = []
+            self._committees[code] = _agency(f"ubnd_{code}", entry.get("committee"), f"no committee for unit {code}")
+            self._police[code] = _agency(f"ca_{code}", entry.get("police"), f"no police for unit {code}")
         self._rules: Dict[str, _Rule] = {}
         for item in data.get("categories") or []:
             code = _required(item, "code", "a category")
-            self._categories.append({
-                "code": code,
-                "name": _required(item, "name", f"category {code}"),
-                "description": item.get("description", ""),
-                "keywords": list(item.get("keywords") or []),
-            })
+            unknown = sorted(set(item) - RULE_KEYS)
+            if unknown:
+                # Names and descriptions live in bot/data/categories.yml: one copy only.
+                raise DirectoryError(f"agencies.yml: category {code} has unknown keys {unknown}")
             self._rules[code] = _Rule(
                 responsible=_required(item, "responsible", f"category {code}"),
                 fallback=item.get("fallback"),
@@ -87,22 +81,21 @@ class Directory:
     def validate(self) -> None:
         """Raise DirectoryError naming the first missing unit, category or unknown body id."""
         for code in self._unit_codes:
-            if code not in self._committees or self._committees[code] is None:
+            if code not in self._committees:
                 raise DirectoryError(f"agencies.yml: no committee for unit {code}")
-            if self._police.get(code) is None:
-                raise DirectoryError(f"agencies.yml: no police for unit {code}")
         extra = set(self._committees) - set(self._unit_codes)
         if extra:
             raise DirectoryError(f"agencies.yml: unknown unit codes {sorted(extra)}")
         if self._fallback not in self._bodies:
             raise DirectoryError(f"agencies.yml: fallback {self._fallback!r} is not a city body")
-        for code in CATEGORY_CODES:
+        codes = [category.code for category in self._categories]
+        for code in codes:
             if code not in self._rules:
                 raise DirectoryError(f"agencies.yml: no rule for category {code}")
         unit_kinds = (UNIT_COMMITTEE, UNIT_POLICE)
         for code, rule in self._rules.items():
-            if code not in CATEGORY_CODES:
-                raise DirectoryError(f"agencies.yml: {code} is not a category of the spec")
+            if code not in codes:
+                raise DirectoryError(f"agencies.yml: {code} is not a category of bot/data/categories.yml")
             targets = [rule.responsible, *(target for _, target in rule.overrides)]
             for target in targets:
                 if target not in unit_kinds and target not in self._bodies:
@@ -114,7 +107,7 @@ class Directory:
 
     def agency_for(self, category: str, unit: Optional[Unit], description: str = "") -> Agency:
         """The body that must act; a city-level body when the place is in no known unit."""
-        rule = self._rules.get(category) or self._rules[FALLBACK_CATEGORY]
+        rule = self._rules.get(category) or self._rules[OTHER]
         target = rule.responsible
         if isinstance(description, str) and description:
             text = fold(description)
@@ -126,11 +119,11 @@ class Directory:
         return agency or self._bodies[rule.fallback or self._fallback]
 
     def deadline(self, category: str) -> datetime.timedelta:
-        return (self._rules.get(category) or self._rules[FALLBACK_CATEGORY]).deadline
+        return (self._rules.get(category) or self._rules[OTHER]).deadline
 
-    def categories(self) -> List[dict]:
-        """code, name (as in the spec), description, keywords: one per Open311 service."""
-        return [dict(item, keywords=list(item["keywords"])) for item in self._categories]
+    def categories(self) -> Tuple[Category, ...]:
+        """The categories routed, one per Open311 service, in the order citizens see them."""
+        return self._categories
 
     def agencies(self) -> List[Agency]:
         """Every agency a report can go to (for operators' lists and the backend)."""
@@ -144,9 +137,9 @@ def _required(item: dict, key: str, where: str):
     return value
 
 
-def _agency(agency_id: str, entry: Optional[dict]) -> Optional[Agency]:
-    if not entry or not entry.get("name"):
-        return None
+def _agency(agency_id: str, entry: Any, missing: str) -> Agency:
+    if not isinstance(entry, dict) or not entry.get("name"):
+        raise DirectoryError(f"agencies.yml: {missing}")
     return Agency(agency_id, entry["name"], dict(entry.get("contact") or {}))
 
 
@@ -158,7 +151,8 @@ def _keywords_pattern(keywords: List[str]) -> "re.Pattern[str]":
 
 @lru_cache(maxsize=None)
 def load_directory(path: Optional[Path] = None) -> Directory:
-    """The directory in agencies.yml (or `path`), checked against the 40 units; parsed once."""
+    """The directory in agencies.yml (or `path`), checked against the 40 units and the shared
+    categories; parsed once."""
     with open(path or AGENCIES_FILE, encoding="utf-8") as f:
         data = yaml.safe_load(f) or {}
-    return Directory(data, tuple(u.code for u in load_area().units))
+    return Directory(data, tuple(u.code for u in load_area().units), load_categories())

@@ -17,9 +17,12 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import yaml
+from geopy.extra.rate_limiter import RateLimiter
+from geopy.geocoders import Nominatim
+from geopy.location import Location
 
 from bot.area import DATA_DIR, Area, Unit, load_area, split_type
 from bot.settings import Settings, get_settings
@@ -35,6 +38,9 @@ MAX_DISPLAY_CHARS = 200
 
 NOMINATIM_USER_AGENT = "hue-phan-anh-assistant"
 NOMINATIM_TIMEOUT_S = 5
+# Nominatim's usage policy: at most one request per second from the application (the action
+# server keeps one Geocoder).
+NOMINATIM_MIN_DELAY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -245,21 +251,31 @@ def _display(text: str, folded: str, remove: Optional[Tuple[int, int]] = None,
 
 
 class Geocoder:
-    def __init__(self, settings: Optional[Settings] = None):
+    """Typed address -> place: OpenStreetMap's Nominatim first with GEOCODER=nominatim, the offline
+    data otherwise and whenever Nominatim has nothing. `nominatim` replaces the public server."""
+
+    def __init__(self, settings: Optional[Settings] = None, *, nominatim: Optional[Nominatim] = None):
         self.settings = settings or get_settings()
         self.area = load_area()
         self.gazetteer = load_gazetteer()
-        self._nominatim = None
+        self._search: Optional[Callable[..., Optional[Location]]] = None
+        if self.settings.geocoder == "nominatim":
+            service = nominatim or Nominatim(user_agent=NOMINATIM_USER_AGENT, timeout=NOMINATIM_TIMEOUT_S)
+            # No retries and no swallowed errors: a failed lookup falls back to the offline data
+            # at once instead of keeping the citizen waiting.
+            self._search = RateLimiter(service.geocode, min_delay_seconds=NOMINATIM_MIN_DELAY_S,
+                                       max_retries=0, swallow_exceptions=False)
 
     async def resolve(self, text: str) -> Optional[Place]:
-        if self.settings.geocoder == "nominatim":
+        if self._search is not None:
+            # geopy's client blocks, and the rate limiter may sleep: off the event loop.
             place = await asyncio.to_thread(self._resolve_nominatim, text)
             if place is not None:
                 return place
         return self._resolve_offline(text)
 
     def resolve_sync(self, text: str) -> Optional[Place]:
-        if self.settings.geocoder == "nominatim":
+        if self._search is not None:
             place = self._resolve_nominatim(text)
             if place is not None:
                 return place
@@ -324,15 +340,11 @@ class Geocoder:
     def _resolve_nominatim(self, text: str) -> Optional[Place]:
         """Nominatim bounded to Huế; None on any failure so the offline path takes over."""
         try:
-            if not isinstance(text, str) or not text.strip() or parse_coordinates(text):
+            if self._search is None or not isinstance(text, str) or not text.strip() or parse_coordinates(text):
                 return None
-            if self._nominatim is None:
-                from geopy.geocoders import Nominatim
-
-                self._nominatim = Nominatim(user_agent=NOMINATIM_USER_AGENT, timeout=NOMINATIM_TIMEOUT_S)
             box = self.area.bbox
-            hit = self._nominatim.geocode(text[:MAX_QUERY_CHARS], viewbox=[(box.south, box.west), (box.north, box.east)],
-                                          bounded=True, country_codes="vn", language="vi")
+            hit = self._search(text[:MAX_QUERY_CHARS], viewbox=[(box.south, box.west), (box.north, box.east)],
+                               bounded=True, country_codes="vn", language="vi")
             if hit is None:
                 return None
             unit = self.area.unit_at(hit.latitude, hit.longitude)

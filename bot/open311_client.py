@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from urllib.parse import quote
 
 import aiohttp
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential
 
 from .report_codes import normalize_report_code
 from .settings import Settings
@@ -48,6 +49,30 @@ def _error_description(body: Any, fallback: str) -> str:
     if isinstance(body, list) and body and isinstance(body[0], dict):
         return str(body[0].get("description") or fallback)
     return fallback
+
+
+class _ServerError(Exception):
+    """A 5xx answer: the server may have acted on the request before failing."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
+def _safe_to_repeat(idempotent: bool) -> Callable[[BaseException], bool]:
+    if idempotent:
+        return lambda exc: isinstance(exc, (aiohttp.ClientError, asyncio.TimeoutError, _ServerError))
+    # Only a connection never made proves the server never saw the request.
+    return lambda exc: isinstance(exc, aiohttp.ClientConnectorError)
+
+
+def _failure(method: str, path: str, exc: BaseException) -> str:
+    """What went wrong, for the logs (`BackendUnavailable.detail`)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"{method} {path}: cannot connect ({exc.__class__.__name__})"
+    if isinstance(exc, _ServerError):
+        return f"{method} {path}: HTTP {exc.status}"
+    return f"{method} {path}: {exc.__class__.__name__}"
 
 
 def _param(value: Any) -> str:
@@ -123,48 +148,53 @@ class Open311Client:
         already have stored the report and a blind re-POST would file it twice.
         """
         url = f"{self.base_url}/{path}"
-        attempt = 0
-        while True:
+
+        def log_retry(state: RetryCallState) -> None:
+            if state.outcome is not None and (failed := state.outcome.exception()) is not None:
+                log.warning("Open311 %s, retry %d of %d", _failure(method, path, failed),
+                            state.attempt_number, self.retries)
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.retries + 1),
+            wait=wait_exponential(multiplier=0.2),  # 0.2 s, 0.4 s, 0.8 s...
+            retry=retry_if_exception(_safe_to_repeat(idempotent)),
+            before_sleep=log_retry,
+            reraise=True,
+        )
+        try:
+            answer: Tuple[int, Any] = await retrying(self._send, method, url, params, headers, body)
+        except (aiohttp.ClientError, asyncio.TimeoutError, _ServerError) as exc:
+            raise BackendUnavailable(_failure(method, path, exc)) from exc
+        status, payload = answer
+        if 200 <= status < 300:
+            if payload is None:
+                raise BackendUnavailable(f"{method} {path}: HTTP {status} without JSON")
+            return payload
+        if status == 404 and missing_ok:
+            return None
+        if status == 404:
+            # A list or a create cannot be "not found": BACKEND_URL points elsewhere.
+            raise BackendUnavailable(f"{method} {path}: HTTP 404, check BACKEND_URL")
+        raise BackendRejected(status, _error_description(payload, f"HTTP {status}"))
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        params: Optional[Dict[str, str]],
+        headers: Optional[Dict[str, str]],
+        body: Optional[Callable[[], Any]],
+    ) -> Tuple[int, Any]:
+        """One attempt: the status and the JSON (None if the body is not JSON) of a non-5xx answer."""
+        async with self._http().request(
+            method, url, params=params, headers=headers, data=body() if body else None, timeout=self._timeout,
+        ) as response:
+            if response.status >= 500:
+                raise _ServerError(response.status)
             try:
-                async with self._http().request(
-                    method,
-                    url,
-                    params=params,
-                    headers=headers,
-                    data=body() if body else None,
-                    timeout=self._timeout,
-                ) as response:
-                    status = response.status
-                    try:
-                        payload = await response.json(content_type=None)
-                    except ValueError:
-                        payload = None
-            except aiohttp.ClientConnectorError as exc:
-                detail = f"{method} {path}: cannot connect ({exc.__class__.__name__})"
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                detail = f"{method} {path}: {exc.__class__.__name__}"
-                if not idempotent:
-                    raise BackendUnavailable(detail) from exc
-            else:
-                if 200 <= status < 300:
-                    if payload is None:
-                        raise BackendUnavailable(f"{method} {path}: HTTP {status} without JSON")
-                    return payload
-                if status == 404 and missing_ok:
-                    return None
-                if status == 404:
-                    # A list or a create cannot be "not found": BACKEND_URL points elsewhere.
-                    raise BackendUnavailable(f"{method} {path}: HTTP 404, check BACKEND_URL")
-                if status < 500:
-                    raise BackendRejected(status, _error_description(payload, f"HTTP {status}"))
-                detail = f"{method} {path}: HTTP {status}"
-                if not idempotent:
-                    raise BackendUnavailable(detail)
-            attempt += 1
-            if attempt > self.retries:
-                raise BackendUnavailable(detail)
-            log.warning("Open311 %s, retry %d of %d", detail, attempt, self.retries)
-            await asyncio.sleep(0.2 * 2 ** (attempt - 1))
+                return response.status, await response.json(content_type=None)
+            except ValueError:
+                return response.status, None
 
     async def services(self) -> List[Dict[str, Any]]:
         return await self._call("GET", "services.json")

@@ -26,9 +26,9 @@ def _connect(path: Optional[Path] = None) -> sqlite3.Connection:
     return local_store.connect("outbox.sqlite3", SCHEMA, path)
 
 
-def save(fields: Dict[str, Any], path: Optional[Path] = None) -> int:
+def save(fields: Dict[str, Any], path: Optional[Path] = None) -> None:
     with closing(_connect(path)) as db, db:
-        return db.execute("INSERT INTO outbox (fields) VALUES (?)", (json.dumps(fields),)).lastrowid
+        db.execute("INSERT INTO outbox (fields) VALUES (?)", (json.dumps(fields),))
 
 
 def pending(path: Optional[Path] = None) -> List[Tuple[int, Dict[str, Any]]]:

@@ -2,16 +2,16 @@
 
 Slot values produced here are plain JSON (they live in the tracker store):
 `location` = {"display", "latitude", "longitude", "unit_code", "unit_name", "source"}.
+`names` is always the Open311 server's categories, service_code -> service_name
+(`ServiceCatalogue.categories()` in bot/services.py), passed in so this module stays pure.
 """
 from __future__ import annotations
 
 import json
 import re
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
-from backend.directory import load_directory
 from bot.geocode import Place
 from bot.photos import MAX_PHOTOS_PER_REPORT
 from bot.text import fold, strip_html
@@ -28,32 +28,23 @@ MAX_DESCRIPTION_CHARS = 4000  # the routing backend's limit
 VN_TZ = timezone(timedelta(hours=7))
 
 
-@lru_cache(maxsize=1)
-def category_names() -> Dict[str, str]:
-    return {c["code"]: c["name"] for c in load_directory().categories()}
+def _aliases(name: str) -> List[str]:
+    parts = [fold(part) for part in name.split(",")] + [fold(name)]
+    # "khác" alone is an everyday word; only "loại khác" names the category.
+    return [f"loai {part}" if len(part) < 5 else part for part in parts if part]
 
 
-@lru_cache(maxsize=1)
-def _category_aliases() -> Dict[str, List[str]]:
-    aliases = {}
-    for code, name in category_names().items():
-        parts = [fold(part) for part in name.split(",")]
-        # "khác" alone is an everyday word; only "loại khác" names the category.
-        aliases[code] = [f"loai {p}" if len(p) < 5 else p for p in parts + [fold(name)]]
-    return aliases
-
-
-def category_named_in(text: str) -> Optional[str]:
+def category_named_in(text: str, names: Mapping[str, str]) -> Optional[str]:
     """The category a citizen typed by (part of) its name: "cái này là giao thông"."""
     folded = fold(text)
-    for code, aliases in _category_aliases().items():
-        if any(re.search(rf"\b{re.escape(alias)}\b", folded) for alias in aliases):
+    for code, name in names.items():
+        if any(re.search(rf"\b{re.escape(alias)}\b", folded) for alias in _aliases(name)):
             return code
     return None
 
 
-def category_name(code: Optional[str]) -> str:
-    return category_names().get(code or "", "Chưa rõ")
+def category_name(code: Optional[str], names: Mapping[str, str]) -> str:
+    return names.get(code or "", "Chưa rõ")
 
 
 def payload(intent: str, **entities: Any) -> str:
@@ -63,16 +54,16 @@ def payload(intent: str, **entities: Any) -> str:
     return f"/{intent}{json.dumps(entities, ensure_ascii=False, separators=(',', ':'))}"
 
 
-def category_buttons(exclude: Optional[str] = None) -> List[Dict[str, str]]:
+def category_buttons(names: Mapping[str, str], exclude: Optional[str] = None) -> List[Dict[str, str]]:
     return [
         {"title": name, "payload": payload("inform", category=code)}
-        for code, name in category_names().items()
+        for code, name in names.items()
         if code != exclude
     ]
 
 
-def confirm_category_buttons(guess: str) -> List[Dict[str, str]]:
-    return [{"title": "✅ Đúng", "payload": payload("affirm")}] + category_buttons(exclude=guess)
+def confirm_category_buttons(guess: str, names: Mapping[str, str]) -> List[Dict[str, str]]:
+    return [{"title": "✅ Đúng", "payload": payload("affirm")}] + category_buttons(names, exclude=guess)
 
 
 def yes_no_buttons(yes: str = "✅ Đúng", no: str = "✏️ Nhập lại") -> List[Dict[str, str]]:
@@ -136,10 +127,10 @@ def add_photos(current: Optional[List[str]], new: Iterable[Dict[str, Any]]) -> L
     return urls[:MAX_PHOTOS_PER_REPORT]
 
 
-def summary_params(slots: Dict[str, Any]) -> Dict[str, Any]:
+def summary_params(slots: Dict[str, Any], names: Mapping[str, str]) -> Dict[str, Any]:
     location = slots.get("location") or {}
     return {
-        "category_name": category_name(slots.get("category")),
+        "category_name": category_name(slots.get("category"), names),
         "description": slots.get("description") or "",
         "place": location.get("display") or "",
         "photo_count": len(slots.get("photos") or []),
@@ -204,13 +195,14 @@ def status_text(request: Dict[str, Any]) -> str:
     return "đã đóng" if request.get("status") == "closed" else "đang xử lý"
 
 
-def status_params(request: Dict[str, Any], now: Optional[datetime] = None) -> Dict[str, Any]:
+def status_params(request: Dict[str, Any], names: Mapping[str, str],
+                  now: Optional[datetime] = None) -> Dict[str, Any]:
     now = now or datetime.now(timezone.utc)
     requested = parse_time(request.get("requested_datetime"))
     notes = (request.get("status_notes") or "").strip()
     return {
         "report_id": request.get("service_request_id"),
-        "category_name": category_name(request.get("service_code")),
+        "category_name": category_name(request.get("service_code"), names),
         "status_text": status_text(request),
         "agency": request.get("agency_responsible") or "đang phân công",
         "requested": requested.astimezone(VN_TZ).strftime("%H:%M %d/%m/%Y") if requested else "?",

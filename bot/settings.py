@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -96,6 +97,40 @@ def _list(env: Mapping[str, str], name: str) -> Tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
 
 
+def _telegram_api_base_url(env: Mapping[str, str]) -> str:
+    url = _url(env, "TELEGRAM_API_BASE_URL", ("http", "https"))
+    if url is None:
+        return DEFAULT_TELEGRAM_API_BASE_URL
+    url = url.rstrip("/")
+    # The token is appended to this base, and files are served beside it under /file/bot<token>.
+    if not url.endswith("/bot"):
+        raise SettingsError(
+            f"TELEGRAM_API_BASE_URL must end with /bot, like {DEFAULT_TELEGRAM_API_BASE_URL}, got {url!r}"
+        )
+    return url
+
+
+def _telegram_webhook_secret(env: Mapping[str, str]) -> Optional[str]:
+    secret = _opt(env, "TELEGRAM_WEBHOOK_SECRET")
+    # setWebhook refuses any other secret, which would only show once the webhook is set.
+    if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+        raise SettingsError(
+            "TELEGRAM_WEBHOOK_SECRET must be 1 to 256 characters A-Z a-z 0-9 _ - "
+            "(for example the output of `openssl rand -hex 32`)"
+        )
+    return secret
+
+
+def _unset(values: Mapping[str, Optional[str]]) -> Optional[str]:
+    """Which of the variables in `values` are unset ("A and B are unset"); None if none is."""
+    names = [name for name, value in values.items() if not value]
+    if not names:
+        return None
+    if len(names) == 1:
+        return f"{names[0]} is unset"
+    return f"{', '.join(names[:-1])} and {names[-1]} are unset"
+
+
 @dataclass(frozen=True)
 class Settings:
     # Network
@@ -171,14 +206,17 @@ class Settings:
     def action_endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.actions_port}/webhook"
 
-    @property
-    def telegram_enabled(self) -> bool:
+    def telegram_off_reason(self) -> Optional[str]:
+        """Why the Telegram channel stays off, or None when it starts. Values that are set but
+        unusable never get here: `load_settings` refuses them."""
         # Without the secret anyone could post fake updates to the webhook.
-        return bool(self.telegram_token and self.telegram_webhook_secret)
+        return _unset({"TELEGRAM_TOKEN": self.telegram_token,
+                       "TELEGRAM_WEBHOOK_SECRET": self.telegram_webhook_secret})
 
-    @property
-    def zalo_enabled(self) -> bool:
-        return bool(self.zalo_app_id and self.zalo_oa_secret_key and self.zalo_access_token)
+    def zalo_off_reason(self) -> Optional[str]:
+        """Why the Zalo channel stays off, or None when it starts."""
+        return _unset({"ZALO_APP_ID": self.zalo_app_id, "ZALO_OA_SECRET_KEY": self.zalo_oa_secret_key,
+                       "ZALO_ACCESS_TOKEN": self.zalo_access_token})
 
     def check_exposure(self) -> None:
         """Refuse to expose the unauthenticated HTTP API beyond this machine."""
@@ -221,16 +259,17 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         lock_store_url=_url(env, "LOCK_STORE_URL", ("redis", "rediss")),
         geocoder=_choice(env, "GEOCODER", GEOCODERS),
         telegram_token=_opt(env, "TELEGRAM_TOKEN"),
-        telegram_webhook_secret=_opt(env, "TELEGRAM_WEBHOOK_SECRET"),
-        telegram_api_base_url=_opt(env, "TELEGRAM_API_BASE_URL") or DEFAULT_TELEGRAM_API_BASE_URL,
-        telegram_public_url=_opt(env, "TELEGRAM_PUBLIC_URL"),
+        telegram_webhook_secret=_telegram_webhook_secret(env),
+        telegram_api_base_url=_telegram_api_base_url(env),
+        # Telegram delivers webhooks over https only.
+        telegram_public_url=_url(env, "TELEGRAM_PUBLIC_URL", ("https",)),
         zalo_app_id=_opt(env, "ZALO_APP_ID"),
         zalo_oa_secret_key=_opt(env, "ZALO_OA_SECRET_KEY"),
         zalo_access_token=_opt(env, "ZALO_ACCESS_TOKEN"),
         zalo_refresh_token=_opt(env, "ZALO_REFRESH_TOKEN"),
         zalo_app_secret=_opt(env, "ZALO_APP_SECRET"),
-        zalo_api_base_url=_opt(env, "ZALO_API_BASE_URL") or DEFAULT_ZALO_API_BASE_URL,
-        zalo_oauth_url=_opt(env, "ZALO_OAUTH_URL") or DEFAULT_ZALO_OAUTH_URL,
+        zalo_api_base_url=_url(env, "ZALO_API_BASE_URL", ("http", "https")) or DEFAULT_ZALO_API_BASE_URL,
+        zalo_oauth_url=_url(env, "ZALO_OAUTH_URL", ("http", "https")) or DEFAULT_ZALO_OAUTH_URL,
     )
     _distinct_ports(settings)
     return settings

@@ -8,9 +8,14 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
-from channels.lru import LRU
+from cachetools import LRUCache
 
 Button = Dict[str, Any]
+
+# The channels' per-user memories (last buttons, recent update ids) live in process: bounded, so
+# that a flood of senders cannot grow them without end, and lost on restart, which only costs a
+# citizen typing their answer instead of pressing a button.
+MEMORY = 10_000
 
 
 def sender_id(channel: str, native_id: Any) -> str:
@@ -66,19 +71,19 @@ def numbered(text: str, buttons: Sequence[Button]) -> str:
 
 class ButtonMemory:
     """The buttons of the last bot message to each user, so that typing a button's title (or its
-    number, where the channel showed numbers) answers with its payload. Per process (`channels.lru`).
+    number, where the channel showed numbers) answers with its payload. Per process (`MEMORY`).
     """
 
     def __init__(self, *, by_number: bool) -> None:
-        self._last: LRU[List[Button]] = LRU()
+        self._last: LRUCache[str, List[Button]] = LRUCache(maxsize=MEMORY)
         self._by_number = by_number
 
     def remember(self, user: str, buttons: Sequence[Button]) -> None:
         # Every bot message replaces the memory: an old list must not turn a later "1" into a click.
         if buttons:
-            self._last.put(user, list(buttons))
+            self._last[user] = list(buttons)
         else:
-            self._last.pop(user)
+            self._last.pop(user, None)
 
     def resolve(self, user: str, text: str) -> Optional[str]:
         buttons = self._last.get(user) or []

@@ -1,26 +1,33 @@
-"""Fixtures shared by the NLU and dialogue tests. Keep small: subfolders have their own."""
+"""What every test gets: its own DATA_DIR, the trained model on request, and the rule that a test
+marked `postgres`, `redis` or `browser` skips locally without that server but fails under CI=true.
+Shared helpers live in tests/support/; subfolders have their own fixtures."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bot.settings import PROJECT_ROOT
+from tests.support import services
+from tests.support.stack import run_module
 
 MODEL = PROJECT_ROOT / "models" / "hue-phan-anh.tar.gz"
+SERVER_MARKERS = ("postgres", "redis", "browser")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before any fixture runs: the servers the test's markers name are there (services.py)."""
+    for marker in SERVER_MARKERS:
+        if item.get_closest_marker(marker):
+            services.require(marker)
 
 
 @pytest.fixture(scope="session")
 def trained_model() -> Path:
     """The assistant's model; trained first when missing or older than the training data
     (`bot.cli train --if-missing` is a no-op on an up-to-date model)."""
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "RASA_TELEMETRY_ENABLED": "false"}
-    env.pop("MODELS_DIR", None)
-    subprocess.run([sys.executable, "-m", "bot.cli", "train", "--if-missing"], cwd=PROJECT_ROOT,
-                   env=env, check=True, timeout=900)
+    result = run_module("bot.cli", "train", "--if-missing", timeout_s=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert MODEL.exists(), f"training did not produce {MODEL}"
     return MODEL
 

@@ -17,7 +17,9 @@ import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import actions
+import actions
+from actions.common import REPORT_SLOTS, catalogue
+from actions.report_form import INTERRUPTIONS
 from backend import create_app
 from bot import outbox
 from bot.open311_client import Open311Client
@@ -360,7 +362,7 @@ async def test_summary_fix_clears_only_that_field(field, cleared):
         assert tracker.get_slot(name) == FILLED[name]
 
 
-@pytest.mark.parametrize("intent", sorted(actions.INTERRUPTIONS))
+@pytest.mark.parametrize("intent", sorted(INTERRUPTIONS))
 async def test_interruptions_fill_nothing_so_the_rules_answer(intent):
     # "cháy ở kiệt 12 Phan Đình Phùng": an address and a description-like text, yet the citizen
     # is not answering the question: nothing may be taken from it.
@@ -416,10 +418,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def assistant_env(monkeypatch, tmp_path):
     """Points the actions (settings read from the environment) at a backend port of our own and
-    keeps the outbox in tmp_path. Returns the port; nothing listens on it yet."""
+    keeps the outbox in tmp_path. Returns the port; nothing listens on it yet (the category
+    questions offer the shipped categories, the bundled backend's own)."""
+    catalogue.cache_clear()
     port = free_port()
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "assistant"))
     monkeypatch.setenv("BACKEND_URL", f"http://127.0.0.1:{port}/open311/v2")
@@ -462,7 +466,7 @@ async def test_submit_sends_the_report_and_gives_code_and_agency(start_backend):
     assert re.fullmatch(r"PA\d{6}", code)
     assert said[0]["agency"] and said[0]["agency"] != "đang phân công"
     # The finished report is forgotten, so the next complaint starts from nothing.
-    assert {e["name"]: e["value"] for e in events} == {slot: None for slot in actions.REPORT_SLOTS}
+    assert {e["name"]: e["value"] for e in events} == {slot: None for slot in REPORT_SLOTS}
 
     async with backend_client() as backend:
         stored = await backend.get_request(code)
@@ -570,7 +574,7 @@ async def test_cancel_mid_report_forgets_it_and_cancel_outside_says_nothing_to_c
                                     make_tracker("hủy", "cancel", slots=FILLED, requested="photos_done"))
     assert responses(said) == ["utter_cancelled"]
     assert events[0]["event"] == "active_loop" and events[0]["name"] is None
-    assert {e["name"]: e["value"] for e in events[1:]} == {s: None for s in actions.REPORT_SLOTS}
+    assert {e["name"]: e["value"] for e in events[1:]} == {s: None for s in REPORT_SLOTS}
     _, said = await run_action(actions.ActionCancelReport(), make_tracker("hủy", "cancel", active_loop=None))
     assert responses(said) == ["utter_nothing_to_cancel"]
 

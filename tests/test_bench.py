@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from rasa.shared.nlu.training_data.loading import load_data
 
 from bench.nlu import load_training_data, write_nlu
 from bot.nlu.category import category_of
-from bot.settings import PROJECT_ROOT
+from tests.support.stack import run_module
 
 
 def test_fold_files_keep_each_examples_category(tmp_path):
@@ -28,11 +26,8 @@ def test_fold_files_keep_each_examples_category(tmp_path):
 @pytest.mark.slow
 def test_rest_part_prints_one_json_line_per_figure():
     # The whole stack, a couple of conversations per level; the stock assistant is not built.
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--only", "rest", "--skip-stock",
-         "--rounds", "1", "--concurrency", "1,2", "--time-limit", "30"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=240,
-    )
+    result = run_module("bench", "--only", "rest", "--skip-stock", "--rounds", "1", "--concurrency", "1,2",
+                        "--time-limit", "30", timeout_s=240)
     assert result.returncode == 0, result.stderr[-3000:]
     figures = [json.loads(line) for line in result.stdout.splitlines()]
     assert [f["name"] for f in figures] == [

@@ -1,26 +1,18 @@
 """`make run` as a newcomer and an operator meet it: what it refuses, what it protects."""
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 
 import pytest
 import requests
-from stack import running_stack
 
-from bot.settings import PROJECT_ROOT, SettingsError, load_settings
+from bot.settings import SettingsError, load_settings
+from tests.support.stack import run_module, running_stack
 from tools.supervise import endpoints
 
 
-def run_cli(env_overrides, timeout=120):
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env_overrides}
-    for name in ("RASA_API_TOKEN", "HOST"):
-        if name not in env_overrides:
-            env.pop(name, None)
-    return subprocess.run([sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+def run_cli(env):
+    return run_module("bot.cli", "run", env=env, timeout_s=120)
 
 
 def test_exposing_the_api_without_a_token_is_refused_before_anything_starts(tmp_path):

@@ -1,12 +1,14 @@
-"""Offline geocoding on the shipped data: no network needed."""
+"""Offline geocoding on the shipped data, and Nominatim through a local stand-in: no network needed."""
+import time
 from pathlib import Path
 
 import pytest
 import yaml
+from aiohttp import web
 from geopy.geocoders import Nominatim
 
 from bot.area import load_area
-from bot.geocode import LANDMARKS_FILE, Geocoder, describe_point, parse_coordinates
+from bot.geocode import LANDMARKS_FILE, NOMINATIM_MIN_DELAY_S, Geocoder, describe_point, parse_coordinates
 from bot.settings import Settings
 
 
@@ -119,10 +121,37 @@ async def test_async_resolve(geocoder):
 async def test_nominatim_failure_falls_back_offline():
     # A Nominatim server that refuses connections (a closed local port: tests need no network)
     # must not change the offline answer.
-    geocoder = Geocoder(Settings(geocoder="nominatim"))
-    geocoder._nominatim = Nominatim(user_agent="hue-tests", domain="127.0.0.1:9", scheme="http", timeout=2)
+    refusing = Nominatim(user_agent="hue-tests", domain="127.0.0.1:9", scheme="http", timeout=2)
+    geocoder = Geocoder(Settings(geocoder="nominatim"), nominatim=refusing)
     place = await geocoder.resolve("phuong Vinh Ninh")
     assert place.unit.name == "Thuận Hóa"
+
+
+async def test_nominatim_is_asked_at_most_once_a_second(aiohttp_server):
+    """Nominatim's usage policy, checked where it matters: the times its /search is called."""
+    calls = []
+
+    async def search(request):
+        calls.append((time.monotonic(), dict(request.query)))
+        return web.json_response([{"place_id": 1, "lat": "16.4637", "lon": "107.5909",
+                                   "display_name": "Kiệt 45 Nguyễn Huệ, Huế"}])
+
+    app = web.Application()
+    app.router.add_get("/search", search)
+    server = await aiohttp_server(app)
+    stand_in = Nominatim(user_agent="hue-tests", domain=f"127.0.0.1:{server.port}", scheme="http", timeout=2)
+    geocoder = Geocoder(Settings(geocoder="nominatim"), nominatim=stand_in)
+
+    first = await geocoder.resolve("kiệt 45 Nguyễn Huệ")
+    second = await geocoder.resolve("kiệt 47 Nguyễn Huệ")
+    assert first.unit.name == second.unit.name == "Thuận Hóa"
+    assert (first.latitude, first.longitude) == (16.4637, 107.5909)
+    assert len(calls) == 2
+    # The limiter spaces the starts of the lookups; a few ms of loopback jitter may separate those
+    # from the server's clock.
+    assert calls[1][0] - calls[0][0] >= NOMINATIM_MIN_DELAY_S - 0.02
+    query = calls[0][1]
+    assert query["q"] == "kiệt 45 Nguyễn Huệ" and query["bounded"] == "1" and query["countrycodes"] == "vn"
 
 
 def test_describe_point():

@@ -2,20 +2,15 @@
 and a retrained model is put live without stopping the server."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 import requests
 import yaml
 from rasa.shared.nlu.training_data.loading import load_data
-from stack import running_stack
-from test_actions import make_tracker, responses, run_action
 
-from actions import actions
+import actions
 from bot import misses
-from bot.settings import PROJECT_ROOT
+from tests.support.stack import run_module, running_stack
+from tests.support.trackers import make_tracker, responses, run_action
 
 RANKING = [{"name": "nlu_fallback", "confidence": 0.3}, {"name": "report_issue", "confidence": 0.28},
            {"name": "inform", "confidence": 0.2}]
@@ -49,12 +44,6 @@ async def test_the_fallback_action_records_what_it_did_not_understand():
     assert [e["text"] for e in misses.pending()] == ["đường lên đồi Vọng Cảnh lở đất"]
 
 
-def cli(*args, env):
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=PROJECT_ROOT, text=True,
-                          capture_output=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env})
-
-
 @pytest.mark.slow
 def test_a_miss_is_exported_and_a_model_put_live_without_a_restart(tmp_path, trained_model):
     with running_stack(tmp_path / "stack") as stack:
@@ -63,12 +52,12 @@ def test_a_miss_is_exported_and_a_model_put_live_without_a_restart(tmp_path, tra
         env = {"DATA_DIR": str(stack.data_dir), "RASA_PORT": str(stack.rasa_port)}
 
         out = tmp_path / "misses.yml"
-        result = cli("misses", "--out", str(out), env=env)
+        result = run_module("bot.cli", "misses", "--out", str(out), env=env)
         assert result.returncode == 0, result.stderr
         assert "qzxw vbnm" in out.read_text(encoding="utf-8")
         assert yaml.safe_load(out.read_text(encoding="utf-8"))["nlu"]
 
-        result = cli("reload", env=env)
+        result = run_module("bot.cli", "reload", env=env)
         assert result.returncode == 0, result.stderr
         status = requests.get(f"{stack.rasa_url}/status", timeout=10).json()
         assert status["model_file"].endswith(trained_model.name)

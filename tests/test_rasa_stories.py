@@ -1,25 +1,19 @@
 """`rasa test core` on tests/stories: any action the rules would not predict fails the test."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 import yaml
 
 from bot.settings import PROJECT_ROOT
+from tests.support.stack import run_module
 
 pytestmark = pytest.mark.slow
 
 
 def test_stories_predict_every_action(trained_model, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "RASA_TELEMETRY_ENABLED": "false",
-           "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run(
-        [sys.executable, "-m", "rasa", "test", "core", "--stories", "tests/stories",
-         "--fail-on-prediction-errors", "--model", str(trained_model), "--out", str(tmp_path / "results")],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600,
+    result = run_module(
+        "rasa", "test", "core", "--stories", "tests/stories", "--fail-on-prediction-errors",
+        "--model", str(trained_model), "--out", str(tmp_path / "results"), timeout_s=600,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]

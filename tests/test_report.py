@@ -8,7 +8,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot import outbox, report
+from bot.categories import category_names
 from bot.open311_client import BackendRejected, BackendUnavailable
+
+# The categories as the bundled backend's services.json gives them; another server's are below.
+NAMES = category_names()
 
 THUAN_HOA_PIN = {
     "display": "16.46370, 107.59090 (phường Thuận Hóa)", "latitude": 16.4637, "longitude": 107.5909,
@@ -52,7 +56,7 @@ def backend_request(**overrides):
 
 def test_status_gives_code_category_agency_and_time_in_hue():
     now = datetime(2025, 8, 2, 3, 30, tzinfo=timezone.utc)
-    params = report.status_params(backend_request(), now=now)
+    params = report.status_params(backend_request(), NAMES, now=now)
     assert params["report_id"] == "PA000123"
     assert params["category_name"] == "Chiếu sáng công cộng"
     assert params["agency"] == "UBND phường Thuận Hóa"
@@ -72,13 +76,13 @@ def test_status_gives_code_category_agency_and_time_in_hue():
     ({"state": None, "status": "open"}, "đang xử lý"),
 ])
 def test_status_text_follows_state_then_open311_status(fields, text):
-    assert report.status_params(backend_request(**fields))["status_text"] == text
+    assert report.status_params(backend_request(**fields), NAMES)["status_text"] == text
 
 
 def test_status_notes_and_missing_fields():
     params = report.status_params(backend_request(
         status_notes="  Đã thay bóng đèn.  ", agency_responsible=None, requested_datetime=None,
-        service_code="not_a_code"))
+        service_code="not_a_code"), NAMES)
     assert params["notes"] == "\nGhi chú: Đã thay bóng đèn."
     assert params["agency"] == "đang phân công"
     assert params["requested"] == params["elapsed"] == "?"
@@ -87,10 +91,10 @@ def test_status_notes_and_missing_fields():
 
 def test_status_accepts_timestamps_with_offset_or_without_zone():
     now = datetime(2025, 8, 1, 2, 0, tzinfo=timezone.utc)
-    with_offset = report.status_params(backend_request(requested_datetime="2025-08-01T08:30:00+07:00"), now=now)
-    naive = report.status_params(backend_request(requested_datetime="2025-08-01T01:30:00"), now=now)
+    with_offset = report.status_params(backend_request(requested_datetime="2025-08-01T08:30:00+07:00"), NAMES, now=now)
+    naive = report.status_params(backend_request(requested_datetime="2025-08-01T01:30:00"), NAMES, now=now)
     assert with_offset["elapsed"] == naive["elapsed"] == "30 phút"
-    garbage = report.status_params(backend_request(requested_datetime="hôm qua"), now=now)
+    garbage = report.status_params(backend_request(requested_datetime="hôm qua"), NAMES, now=now)
     assert garbage["elapsed"] == "?"
 
 
@@ -126,11 +130,40 @@ def test_payloads_are_rasa_intents_with_json_entities():
 
 
 def test_category_buttons_offer_every_category_but_the_guess():
-    buttons = report.confirm_category_buttons("chieu_sang")
+    buttons = report.confirm_category_buttons("chieu_sang", NAMES)
     assert buttons[0] == {"title": "✅ Đúng", "payload": "/affirm"}
     payloads = [b["payload"] for b in buttons[1:]]
     assert '/inform{"category":"chieu_sang"}' not in payloads
-    assert len(payloads) == len(report.category_names()) - 1 == 9
+    assert len(payloads) == len(NAMES) - 1 == 9
+
+
+# Another Open311 server's categories, as ServiceCatalogue.categories() would give them.
+OTHER_SERVER = {"pothole": "Ổ gà, mặt đường hư", "graffiti": "Vẽ bậy", "chieu_sang": "Đèn đường"}
+
+
+def test_category_buttons_names_and_summary_follow_the_servers_list():
+    assert report.category_buttons(OTHER_SERVER) == [
+        {"title": "Ổ gà, mặt đường hư", "payload": '/inform{"category":"pothole"}'},
+        {"title": "Vẽ bậy", "payload": '/inform{"category":"graffiti"}'},
+        {"title": "Đèn đường", "payload": '/inform{"category":"chieu_sang"}'},
+    ]
+    assert report.summary_params(SLOTS, OTHER_SERVER)["category_name"] == "Đèn đường"
+    assert report.status_params(backend_request(service_code="graffiti"), OTHER_SERVER)["category_name"] == "Vẽ bậy"
+    # A spec code the server does not offer has no name there.
+    assert report.category_name("moi_truong", OTHER_SERVER) == "Chưa rõ"
+
+
+@pytest.mark.parametrize("typed, names, code", [
+    ("không phải, cái này là giao thông", NAMES, "giao_thong"),
+    ("cay xanh", NAMES, "cay_xanh"),
+    ("loại khác", NAMES, "khac"),
+    ("khác gì đâu", NAMES, None),  # "khác" alone is an everyday word
+    ("là chuyện mat duong hu", OTHER_SERVER, "pothole"),
+    ("ve bay tren tuong", OTHER_SERVER, "graffiti"),
+    ("cay xanh", OTHER_SERVER, None),
+])
+def test_a_category_typed_by_its_name(typed, names, code):
+    assert report.category_named_in(typed, names) == code
 
 
 def test_summary_buttons_and_the_slots_each_fix_clears():
@@ -164,7 +197,7 @@ def test_add_photos_skips_repeats_and_keeps_the_first_five():
 
 
 def test_summary_params_show_what_will_be_sent():
-    params = report.summary_params(SLOTS)
+    params = report.summary_params(SLOTS, NAMES)
     assert params == {"category_name": "Chiếu sáng công cộng", "description": SLOTS["description"],
                       "place": THUAN_HOA_PIN["display"], "photo_count": 2}
 

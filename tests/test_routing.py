@@ -1,11 +1,13 @@
-"""Routing rules in backend/data/agencies.yml against the 40 units and the spec's categories."""
+"""Routing rules in backend/data/agencies.yml against the 40 units and the spec's categories
+(bot/data/categories.yml)."""
 import datetime
 
 import pytest
 import yaml
 
-from backend.directory import AGENCIES_FILE, CATEGORY_CODES, Directory, DirectoryError, load_directory
+from backend.directory import AGENCIES_FILE, Directory, DirectoryError, load_directory
 from bot.area import load_area
+from bot.categories import CATEGORIES_FILE, CategoriesError, load_categories
 
 SPEC_NAMES = {
     "moi_truong": "Môi trường, vệ sinh",
@@ -36,15 +38,31 @@ def unit(area, name):
 
 
 def test_categories_match_the_spec(directory):
-    categories = directory.categories()
-    assert {c["code"]: c["name"] for c in categories} == SPEC_NAMES
+    categories = load_categories()
+    assert {c.code: c.name for c in categories} == SPEC_NAMES
+    assert list(SPEC_NAMES) == [c.code for c in categories]  # the order citizens see
     for category in categories:
-        assert category["description"] and category["keywords"]
+        assert category.description and category.keywords
+    assert directory.categories() == categories
+
+
+def test_a_broken_category_table_is_named(tmp_path):
+    data = yaml.safe_load(CATEGORIES_FILE.read_text(encoding="utf-8"))
+    broken = {
+        "no catch-all category khac": [c for c in data if c["code"] != "khac"],
+        "moi_truong": data + [data[0]],
+        "moi_truong has no name": [{**data[0], "name": ""}, *data[1:]],
+    }
+    for number, (message, table) in enumerate(broken.items()):
+        path = tmp_path / f"categories{number}.yml"  # load_categories is cached by path
+        path.write_text(yaml.safe_dump(table, allow_unicode=True), encoding="utf-8")
+        with pytest.raises(CategoriesError, match=message):
+            load_categories(path)
 
 
 def test_every_category_and_unit_is_routed(directory, area):
     directory.validate()
-    for code in CATEGORY_CODES:
+    for code in SPEC_NAMES:
         assert directory.deadline(code) > datetime.timedelta(0)
         assert directory.agency_for(code, None).name  # no unit: a city-level body
         for u in area.units:
@@ -84,26 +102,40 @@ def _data():
     return yaml.safe_load(AGENCIES_FILE.read_text(encoding="utf-8"))
 
 
-def _units(area):
-    return tuple(u.code for u in area.units)
+def _directory(data, area):
+    return Directory(data, tuple(u.code for u in area.units), load_categories())
 
 
 def test_missing_unit_is_named(area):
     data = _data()
     data["units"] = [u for u in data["units"] if u["code"] != "19753"]
     with pytest.raises(DirectoryError, match="19753"):
-        Directory(data, _units(area))
+        _directory(data, area)
 
 
 def test_missing_category_is_named(area):
     data = _data()
     data["categories"] = [c for c in data["categories"] if c["code"] != "cay_xanh"]
     with pytest.raises(DirectoryError, match="cay_xanh"):
-        Directory(data, _units(area))
+        _directory(data, area)
+
+
+def test_a_rule_for_a_category_not_in_the_table_is_named(area):
+    data = _data()
+    data["categories"].append({"code": "bia_hoi", "responsible": "ioc", "deadline_days": 1})
+    with pytest.raises(DirectoryError, match="bia_hoi"):
+        _directory(data, area)
+
+
+def test_a_category_name_in_the_rules_is_refused_not_silently_ignored(area):
+    data = _data()
+    data["categories"][0]["name"] = "Môi trường"
+    with pytest.raises(DirectoryError, match="moi_truong has unknown keys"):
+        _directory(data, area)
 
 
 def test_unknown_body_is_named(area):
     data = _data()
     data["categories"][0]["responsible"] = "so_khong_co"
     with pytest.raises(DirectoryError, match="so_khong_co"):
-        Directory(data, _units(area))
+        _directory(data, area)

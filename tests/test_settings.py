@@ -1,13 +1,10 @@
 """Every setting is checked when a process starts: a typo is named at once, never met later."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from bot.settings import PROJECT_ROOT, SettingsError, load_settings
+from bot.settings import SettingsError, load_settings
+from tests.support.stack import run_module
 
 
 @pytest.mark.parametrize(
@@ -46,9 +43,8 @@ def test_usable_settings_are_taken_as_given():
 
 @pytest.mark.parametrize("module", ["bot.cli", "backend"])
 def test_a_process_with_a_bad_setting_stops_with_its_name_and_no_traceback(module, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "DATA_DIR": str(tmp_path), "GEOCODER": "gogle"}
-    args = [sys.executable, "-m", module] + (["run"] if module == "bot.cli" else [])
-    result = subprocess.run(args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    args = ["run"] if module == "bot.cli" else []
+    result = run_module(module, *args, env={"DATA_DIR": str(tmp_path), "GEOCODER": "gogle"}, timeout_s=120)
     assert result.returncode != 0
     assert "GEOCODER must be one of offline, nominatim" in result.stderr
     assert "Traceback" not in result.stderr

@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 from urllib.parse import urlsplit
 
 import yaml
@@ -167,9 +167,21 @@ def print_welcome(settings: Settings) -> None:
         f"  Web chat:        {base}/webhooks/web/",
         f"  Rasa HTTP API:   {base}  (REST channel: {base}/webhooks/rest/webhook)",
         f"  Routing backend: http://127.0.0.1:{settings.backend_port}/open311/v2/services.json",
-        f"  Telegram:        {'on' if settings.telegram_enabled else 'off (set TELEGRAM_TOKEN, TELEGRAM_WEBHOOK_SECRET)'}",
-        f"  Zalo:            {'on' if settings.zalo_enabled else 'off (set ZALO_APP_ID, ZALO_OA_SECRET_KEY, ZALO_ACCESS_TOKEN)'}",
+        f"  Telegram:        {telegram_state(settings)}",
+        f"  Zalo:            {off_or_on(settings.zalo_off_reason())}",
         "Press Ctrl-C to stop everything.",
         "",
     ]
     print("\n".join(lines), flush=True)
+
+
+def off_or_on(off_reason: Optional[str]) -> str:
+    return f"off ({off_reason})" if off_reason else "on"
+
+
+def telegram_state(settings: Settings) -> str:
+    reason = settings.telegram_off_reason()
+    if reason or settings.telegram_public_url:
+        return off_or_on(reason)
+    # Telegram cannot reach a webhook it was never told about: only the poller brings updates.
+    return "on (no TELEGRAM_PUBLIC_URL: run `.venv/bin/python -m channels.telegram.poll` to receive messages)"

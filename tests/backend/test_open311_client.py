@@ -105,6 +105,75 @@ async def test_a_slow_server_times_out_as_unavailable(aiohttp_server):
             await client.services()
 
 
+def _counting_app(handler):
+    """A server that counts the calls per method and answers each with `handler`."""
+    calls = {"GET": 0, "POST": 0}
+
+    async def count(request):
+        calls[request.method] += 1
+        return await handler(request)
+
+    app = web.Application()
+    app.router.add_route("*", "/open311/v2/{tail:.*}", count)
+    return app, calls
+
+
+async def test_a_timeout_retries_reads_but_never_reposts_a_create(aiohttp_server):
+    import asyncio
+
+    async def slow(request):
+        await asyncio.sleep(1)
+        return web.json_response([{"service_request_id": "PA000001"}])
+
+    app, calls = _counting_app(slow)
+    server = await aiohttp_server(app)
+    async with Open311Client(str(server.make_url("/open311/v2")), "k", timeout_s=0.2, retries=2) as client:
+        with pytest.raises(BackendUnavailable) as read:
+            await client.list_requests()
+        with pytest.raises(BackendUnavailable) as create:
+            await client.create_request(service_code="khac", description="x", address_string="Huế")
+    assert "TimeoutError" in read.value.detail and "TimeoutError" in create.value.detail
+    # The slow server may well have stored the report: a second POST would file it twice.
+    assert calls == {"GET": 3, "POST": 1}
+
+
+async def test_a_dropped_connection_retries_reads_but_never_reposts_a_create(aiohttp_server):
+    async def hang_up(request):
+        request.transport.close()
+        return web.Response()
+
+    app, calls = _counting_app(hang_up)
+    server = await aiohttp_server(app)
+    async with Open311Client(str(server.make_url("/open311/v2")), "k", retries=2) as client:
+        with pytest.raises(BackendUnavailable):
+            await client.get_request("PA000001")
+        with pytest.raises(BackendUnavailable):
+            await client.create_request(service_code="khac", description="x", address_string="Huế")
+    assert calls == {"GET": 3, "POST": 1}
+
+
+async def test_a_create_is_retried_when_the_connection_was_never_made(aiohttp_server, caplog):
+    import asyncio
+
+    async def created(request):
+        return web.json_response([{"service_request_id": "PA000001"}], status=201)
+
+    app, calls = _counting_app(created)
+    port = _free_port()
+    async def start_later():
+        # During the first backoff (0.2 s): only the retry can reach the server.
+        await asyncio.sleep(0.05)
+        await aiohttp_server(app, port=port)
+
+    starting = asyncio.create_task(start_later())
+    async with Open311Client(f"http://127.0.0.1:{port}/open311/v2", "k", retries=3) as client:
+        answer = await client.create_request(service_code="khac", description="x", address_string="Huế")
+    await starting
+    assert answer["service_request_id"] == "PA000001"
+    assert calls == {"GET": 0, "POST": 1}
+    assert "POST requests.json: cannot connect (ClientConnectorError), retry 1 of 3" in caplog.text
+
+
 def test_from_settings_uses_the_assistant_side_settings():
     from bot.settings import Settings
 

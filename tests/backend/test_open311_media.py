@@ -3,11 +3,12 @@ import io
 from urllib.parse import urlsplit
 
 import aiohttp
-from backend_helpers import API, PHU_XUAN, create, jpeg_with_gps
 from PIL import Image
 
 from bot import photos
 from bot.settings import DEV_API_KEY
+from tests.support.images import image, phone_photo
+from tests.support.open311 import API, create_at_phu_xuan, show
 
 
 def _upload_form(data: bytes, filename: str = "photo.jpg", content_type: str = "image/jpeg",
@@ -20,9 +21,7 @@ def _upload_form(data: bytes, filename: str = "photo.jpg", content_type: str = "
 
 
 async def test_upload_strips_exif_and_serves_the_photo(client, settings):
-    original = jpeg_with_gps()
-    assert photos.gps_from_exif(original) is not None
-
+    original = phone_photo()
     response = await client.post(f"{API}/media.json", data=_upload_form(original))
     assert response.status == 201, await response.text()
     url = (await response.json())["media_url"]
@@ -34,23 +33,19 @@ async def test_upload_strips_exif_and_serves_the_photo(client, settings):
     body = await served.read()
     assert photos.sniff(body) == "image/jpeg"
     assert photos.gps_from_exif(body) is None and b"PhoneMaker" not in body
-    with Image.open(io.BytesIO(body)) as image:
-        assert image.size == (32, 64)  # orientation 6 applied, then dropped with the EXIF
-        assert not dict(image.getexif())
+    with Image.open(io.BytesIO(body)) as picture:
+        assert picture.size == (32, 64)  # orientation 6 applied, then dropped with the EXIF
+        assert not dict(picture.getexif())
 
     # The URL goes into a report like any other media_url.
-    response = await create(client, lat=str(PHU_XUAN[0]), long=str(PHU_XUAN[1]), media_url=url)
-    code = (await response.json())[0]["service_request_id"]
-    [report] = await (await client.get(f"{API}/requests/{code}.json")).json()
-    assert report["media_url"] == url
+    code = await create_at_phu_xuan(client, media_url=url)
+    assert (await show(client, code))["media_url"] == url
 
 
 async def test_upload_accepts_png_and_webp_with_their_extension(client):
     for fmt, ext in (("PNG", ".png"), ("WEBP", ".webp")):
-        out = io.BytesIO()
-        Image.new("RGB", (8, 8)).save(out, fmt)
         response = await client.post(
-            f"{API}/media.json", data=_upload_form(out.getvalue(), f"x{ext}", "application/octet-stream")
+            f"{API}/media.json", data=_upload_form(image(fmt), f"x{ext}", "application/octet-stream")
         )
         assert response.status == 201
         assert (await response.json())["media_url"].endswith(ext)
@@ -67,7 +62,7 @@ async def test_text_renamed_jpg_is_refused(client, settings):
 
 
 async def test_upload_refusals(client):
-    photo = jpeg_with_gps()
+    photo = phone_photo()
     response = await client.post(f"{API}/media.json", data=_upload_form(photo, api_key="wrong"))
     assert response.status == 403
     response = await client.post(f"{API}/media.json", data=_upload_form(photo, api_key=""))

@@ -3,9 +3,10 @@ import asyncio
 from datetime import datetime, timedelta
 
 import pytest
-from backend_helpers import API, DA_NANG, PHU_XUAN, create, create_at_phu_xuan
 
 from bot.settings import DEV_API_KEY
+from tests.support.open311 import API, create, create_at_phu_xuan, show
+from tests.support.places import DA_NANG, HANOI, PHU_XUAN
 
 CATEGORIES = {
     "moi_truong", "giao_thong", "chieu_sang", "cap_thoat_nuoc", "trat_tu_do_thi", "xay_dung",
@@ -53,9 +54,7 @@ async def test_create_then_show_a_report_at_phu_xuan(client):
     assert code.startswith("PA") and len(code) == 8 and code[2:].isdigit()
     assert code in created["service_notice"] and "UBND phường Phú Xuân" in created["service_notice"]
 
-    response = await client.get(f"{API}/requests/{code}.json")
-    assert response.status == 200
-    [report] = await response.json()
+    report = await show(client, code)
     assert report["service_request_id"] == code
     assert report["status"] == "open" and report["state"] == "received"
     assert report["status_notes"]
@@ -98,8 +97,7 @@ async def test_several_photos_first_is_media_url(client):
         ("media_url", urls[0]), ("media_urls", f"{urls[1]},{urls[2]}"), ("media_url", urls[0]),
     ])
     assert response.status == 201
-    code = (await response.json())[0]["service_request_id"]
-    [report] = await (await client.get(f"{API}/requests/{code}.json")).json()
+    report = await show(client, (await response.json())[0]["service_request_id"])
     assert report["media_url"] == urls[0]
     assert report["media_urls"] == urls
 
@@ -126,7 +124,7 @@ async def test_several_photos_first_is_media_url(client):
           "media_urls": ",".join(f"https://e.org/{i}.jpg" for i in range(6))}, ["media"]),
         ({"address_string": "số 1 đường Trần Phú, Đà Nẵng"}, ["ward"]),
         ({"lat": str(DA_NANG[0]), "long": str(DA_NANG[1])}, ["ngoài thành phố Huế", "outside Huế"]),
-        ({"lat": "21.0285", "long": "105.8542"}, ["outside Huế"]),
+        ({"lat": str(HANOI[0]), "long": str(HANOI[1])}, ["outside Huế"]),
     ],
 )
 async def test_bad_creates_are_400_and_store_nothing(client, fields, words):
@@ -136,13 +134,12 @@ async def test_bad_creates_are_400_and_store_nothing(client, fields, words):
 
 async def test_a_lone_less_than_sign_is_text_not_html(client):
     code = await create_at_phu_xuan(client, description="Nước ngập <3 ngày, mực nước < 30cm")
-    [report] = await (await client.get(f"{API}/requests/{code}.json")).json()
-    assert report["description"] == "Nước ngập <3 ngày, mực nước < 30cm"
+    assert (await show(client, code))["description"] == "Nước ngập <3 ngày, mực nước < 30cm"
 
 
 @pytest.mark.parametrize("key", [None, "", "wrong-key"])
 async def test_create_needs_a_valid_api_key(client, key):
-    form = {"service_code": "moi_truong", "description": "x", "lat": "16.4785", "long": "107.577"}
+    form = {"service_code": "moi_truong", "description": "x", "lat": str(PHU_XUAN[0]), "long": str(PHU_XUAN[1])}
     if key is not None:
         form["api_key"] = key
     await assert_error(await client.post(f"{API}/requests.json", data=form), 403, "api_key")
@@ -155,7 +152,7 @@ async def test_configured_keys_replace_the_development_key(aiohttp_client, setti
     from backend import create_app
 
     client = await aiohttp_client(create_app(replace(settings, backend_api_keys=("k1", "k2"))))
-    form = {"service_code": "moi_truong", "lat": "16.4785", "long": "107.577"}
+    form = {"service_code": "moi_truong", "lat": str(PHU_XUAN[0]), "long": str(PHU_XUAN[1])}
     await assert_error(
         await client.post(f"{API}/requests.json", data={**form, "api_key": DEV_API_KEY}), 403
     )
@@ -240,7 +237,7 @@ async def test_bad_list_filters(client, params, status):
 
 async def test_operator_changes_state_and_status_follows(client):
     code = await create_at_phu_xuan(client)
-    [before] = await (await client.get(f"{API}/requests/{code}.json")).json()
+    before = await show(client, code)
     await asyncio.sleep(1.1)  # updated_datetime has whole seconds
 
     response = await client.post(
@@ -261,7 +258,7 @@ async def test_operator_changes_state_and_status_follows(client):
     [report] = await response.json()
     assert (report["state"], report["status"]) == ("resolved", "closed")
     assert "UBND phường Phú Xuân" in report["status_notes"]  # default note names the agency
-    assert (await (await client.get(f"{API}/requests/{code}.json")).json())[0] == report
+    assert await show(client, code) == report
 
 
 async def test_state_change_refusals(client):
@@ -279,8 +276,7 @@ async def test_state_change_refusals(client):
         ),
         404,
     )
-    [report] = await (await client.get(f"{API}/requests/{code}.json")).json()
-    assert report["state"] == "received"
+    assert (await show(client, code))["state"] == "received"
 
 
 async def test_wrong_method_is_an_open311_405(client):

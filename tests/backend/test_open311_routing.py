@@ -1,13 +1,14 @@
 """Reports reach the agency that must act, from a pin or from a ward named in the address."""
 import pytest
-from backend_helpers import API, PHU_XUAN, create
+
+from tests.support.open311 import create, show
+from tests.support.places import PHU_XUAN
 
 
 async def _created(client, **fields):
     response = await create(client, **fields)
     assert response.status == 201, await response.text()
-    code = (await response.json())[0]["service_request_id"]
-    return (await (await client.get(f"{API}/requests/{code}.json")).json())[0]
+    return await show(client, (await response.json())[0]["service_request_id"])
 
 
 @pytest.mark.parametrize(

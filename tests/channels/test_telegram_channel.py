@@ -9,55 +9,27 @@ from typing import Any, Dict, Optional
 
 import aiohttp
 import pytest
-from channel_helpers import RasaApp, jpeg
-from standins import TelegramStandin
 
 from bot.messages import SEND_PHOTO, SHARE_CONTACT, SHARE_LOCATION
 from bot.settings import Settings
-from channels.telegram import UNSUPPORTED, TelegramInput
-from channels.telegram_keyboards import SEND_LOCATION_TITLE
-from channels.telegram_poll import poll
+from channels.telegram.channel import TelegramInput
+from channels.telegram.keyboards import SEND_LOCATION_TITLE
+from channels.telegram.poll import poll
+from channels.telegram.updates import UNSUPPORTED
+from tests.support.images import jpeg
+from tests.support.places import HANOI, THUAN_HOA
+from tests.support.rasa_app import CATEGORY_BUTTONS, RasaApp
+from tests.support.servers import eventually
+from tests.support.telegram import CHAT, TelegramStandin, callback_update, message_update, photo_sizes, post_update
 
 TOKEN = "123456:TEST-token-never-in-logs"
 SECRET = "webhook-secret-1"
-CHAT = 777001
-HUE = (16.4637, 107.5909)  # the Citadel
-HANOI = (21.0285, 105.8542)
-BUTTONS = [
-    {"title": "✅ Đúng", "payload": "/affirm"},
-    {"title": "Giao thông", "payload": '/inform{"category":"giao_thong"}'},
-]
-USER = {"id": CHAT, "is_bot": False, "first_name": "Lan"}
-
-
-def message_update(update_id: int, **message: Any) -> Dict[str, Any]:
-    return {"update_id": update_id, "message": {
-        "message_id": update_id, "date": 1700000000, "from": USER,
-        "chat": {"id": CHAT, "type": "private", "first_name": "Lan"}, **message,
-    }}
-
-
-def callback_update(update_id: int, data: str) -> Dict[str, Any]:
-    return {"update_id": update_id, "callback_query": {
-        "id": f"cq{update_id}", "from": USER, "chat_instance": "ci", "data": data,
-        "message": {"message_id": 5, "date": 1700000000, "text": "?",
-                    "chat": {"id": CHAT, "type": "private"}},
-    }}
-
-
-def photo_sizes(big_id: str) -> list:
-    return [
-        {"file_id": f"{big_id}-small", "file_unique_id": "s", "width": 90, "height": 67},
-        {"file_id": big_id, "file_unique_id": "b", "width": 1280, "height": 960},
-        {"file_id": f"{big_id}-mid", "file_unique_id": "m", "width": 320, "height": 240},
-    ]
 
 
 @pytest.fixture
 async def telegram_api():
-    standin = await TelegramStandin(TOKEN).start()
-    yield standin
-    await standin.stop()
+    async with TelegramStandin(TOKEN) as standin:
+        yield standin
 
 
 def telegram_settings(backend: Settings, api: TelegramStandin, **more: Any) -> Settings:
@@ -74,12 +46,7 @@ async def rasa(backend, telegram_api):
 
 
 async def post(app: RasaApp, update: Dict[str, Any], secret: Optional[str] = SECRET) -> int:
-    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            f"{app.url}/webhooks/telegram/webhook", json=update, headers=headers
-        ) as response:
-            return response.status
+    return await post_update(app.url, update, secret)
 
 
 async def test_wrong_or_missing_secret_is_rejected_and_nothing_processed(rasa, telegram_api):
@@ -90,7 +57,7 @@ async def test_wrong_or_missing_secret_is_rejected_and_nothing_processed(rasa, t
 
 
 async def test_text_reaches_assistant_and_buttons_become_an_inline_keyboard(rasa, telegram_api):
-    rasa.assistant.reply = lambda m: [{"text": "Đèn đường, đúng không ạ?", "buttons": BUTTONS}]
+    rasa.assistant.reply = lambda m: [{"text": "Đèn đường, đúng không ạ?", "buttons": CATEGORY_BUTTONS}]
     assert await post(rasa, message_update(1, text="đèn đường kiệt 45 hỏng")) == 200
     [message] = rasa.assistant.received
     assert message.sender_id == f"telegram:{CHAT}"
@@ -145,10 +112,10 @@ async def test_place_question_gets_a_location_keyboard_and_a_pin_becomes_coordin
     # A reply-keyboard button sends its title as text: it still means its payload.
     await post(rasa, message_update(2, text="Thuận Hóa"))
     assert rasa.assistant.received[-1].text == "Nguyễn Huệ, Thuận Hóa"
-    await post(rasa, message_update(3, location={"latitude": HUE[0], "longitude": HUE[1]}))
+    await post(rasa, message_update(3, location={"latitude": THUAN_HOA[0], "longitude": THUAN_HOA[1]}))
     pin = rasa.assistant.received[-1]
     assert pin.text == SHARE_LOCATION
-    assert pin.metadata["location"] == {"latitude": HUE[0], "longitude": HUE[1]}
+    assert pin.metadata["location"] == {"latitude": THUAN_HOA[0], "longitude": THUAN_HOA[1]}
     # The place is answered: the next reply puts the normal keyboard back, once.
     replies = telegram_api.sent("sendMessage")
     assert replies[1]["reply_markup"] == {"remove_keyboard": True}
@@ -156,14 +123,14 @@ async def test_place_question_gets_a_location_keyboard_and_a_pin_becomes_coordin
 
 
 async def test_photo_largest_size_is_downloaded_and_stored_on_the_backend(rasa, telegram_api):
-    telegram_api.files["p1"] = jpeg(gps=HUE)
+    telegram_api.files["p1"] = jpeg(gps=THUAN_HOA)
     await post(rasa, message_update(1, photo=photo_sizes("p1"), caption="cột đèn"))
     assert [c[1]["file_id"] for c in telegram_api.calls if c[0] == "getFile"] == ["p1"]
     [message] = rasa.assistant.received
     assert message.text == SEND_PHOTO
     assert message.metadata["caption"] == "cột đèn"
     [photo] = message.metadata["photos"]
-    assert photo["exif_location"] == pytest.approx({"latitude": HUE[0], "longitude": HUE[1]}, abs=1e-4)
+    assert photo["exif_location"] == pytest.approx({"latitude": THUAN_HOA[0], "longitude": THUAN_HOA[1]}, abs=1e-4)
     async with aiohttp.ClientSession() as http:
         async with http.get(photo["url"]) as response:
             assert response.status == 200
@@ -261,7 +228,7 @@ async def test_redelivered_update_is_handled_once(rasa):
 async def test_long_text_is_split_at_lines_within_telegram_limit(rasa, telegram_api):
     line = "Phản ánh số {:04d}: đèn đường hỏng ở kiệt 45 Nguyễn Huệ, phường Thuận Hóa."
     long_text = "\n".join(line.format(i) for i in range(120))
-    rasa.assistant.reply = lambda m: [{"text": long_text, "buttons": BUTTONS[:1]}]
+    rasa.assistant.reply = lambda m: [{"text": long_text, "buttons": CATEGORY_BUTTONS[:1]}]
     await post(rasa, message_update(1, text="danh sách"))
     sent = telegram_api.sent("sendMessage")
     assert len(sent) >= 2
@@ -293,7 +260,7 @@ async def test_channel_is_off_when_its_variables_are_unset(caplog, backend):
             async with http.get(f"{app.url}/") as response:
                 assert response.status == 200  # the rest of the server runs
     assert app.assistant.received == []
-    assert "Telegram channel is off: TELEGRAM_TOKEN is unset" in caplog.text
+    assert "Telegram channel is off: TELEGRAM_TOKEN and TELEGRAM_WEBHOOK_SECRET are unset" in caplog.text
 
 
 async def test_the_token_never_reaches_the_logs(caplog, backend, telegram_api):
@@ -303,7 +270,7 @@ async def test_the_token_never_reaches_the_logs(caplog, backend, telegram_api):
     async with RasaApp(TelegramInput(bad)):
         pass  # getMe refused: logged without the token
     async with RasaApp(TelegramInput(telegram_settings(backend, telegram_api))) as app:
-        app.assistant.reply = lambda m: [{"text": "Dạ", "buttons": BUTTONS}]
+        app.assistant.reply = lambda m: [{"text": "Dạ", "buttons": CATEGORY_BUTTONS}]
         await post(app, message_update(1, text="xin chào"))
         await post(app, message_update(2, photo=photo_sizes("p1")))
     assert "rejected TELEGRAM_TOKEN" in caplog.text
@@ -317,13 +284,12 @@ async def test_polling_mode_forwards_updates_to_the_webhook(backend, telegram_ap
     async with RasaApp(TelegramInput(settings)) as app:
         poller = asyncio.ensure_future(poll(dataclasses.replace(settings, rasa_port=app.port)))
         try:
-            for _ in range(200):
-                if len(app.assistant.received) == 2:
-                    break
-                await asyncio.sleep(0.02)
+            await eventually(lambda: len(app.assistant.received) == 2, "both updates to be forwarded")
+            # The next getUpdates acknowledges both: Telegram will not send them again.
+            await eventually(lambda: any(p.get("offset") == "12" for p in telegram_api.sent("getUpdates")),
+                             "getUpdates with offset 12")
         finally:
             poller.cancel()
     assert [m.text for m in app.assistant.received] == ["xin chào", "/affirm"]
     methods = [name for name, _ in telegram_api.calls]
     assert methods.index("deleteWebhook") < methods.index("getUpdates")
-    assert any(p.get("offset") == "12" for p in telegram_api.sent("getUpdates"))

@@ -4,49 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
-import json
 import logging
 import time
 from typing import Any, Dict, Optional
 
 import aiohttp
 import pytest
-from channel_helpers import RasaApp, jpeg
-from standins import ZaloStandin
 
 from bot.messages import SEND_PHOTO, SHARE_LOCATION
 from bot.settings import Settings
-from channels.zalo import UNSUPPORTED, ZaloInput
+from channels.zalo.channel import UNSUPPORTED, ZaloInput
+from tests.support.images import jpeg
+from tests.support.rasa_app import CATEGORY_BUTTONS, RasaApp
+from tests.support.zalo import APP_ID, USER, ZaloStandin, event, post_event
 
-APP_ID = "1234567890"
 OA_SECRET = "oa-secret-key"
 APP_SECRET = "app-secret"
-USER = "8000111222"
-BUTTONS = [
-    {"title": "✅ Đúng", "payload": "/affirm"},
-    {"title": "Giao thông", "payload": '/inform{"category":"giao_thong"}'},
-]
-
-
-def event(name: str, msg_id: str, **message: Any) -> Dict[str, Any]:
-    return {
-        "app_id": APP_ID, "user_id_by_app": "55", "event_name": name,
-        "timestamp": str(int(time.time() * 1000)),
-        "sender": {"id": USER}, "recipient": {"id": "oa-1"},
-        "message": {"msg_id": msg_id, **message},
-    }
-
-
-def sign(body: bytes, timestamp: str, secret: str = OA_SECRET) -> str:
-    return "mac=" + hashlib.sha256(APP_ID.encode() + body + timestamp.encode() + secret.encode()).hexdigest()
 
 
 @pytest.fixture
 async def zalo_api():
-    standin = await ZaloStandin("access-1", "refresh-1", APP_ID, APP_SECRET).start()
-    yield standin
-    await standin.stop()
+    async with ZaloStandin("access-1", "refresh-1", APP_ID, APP_SECRET) as standin:
+        yield standin
 
 
 def zalo_settings(backend: Settings, api: ZaloStandin) -> Settings:
@@ -61,20 +40,12 @@ def zalo_settings(backend: Settings, api: ZaloStandin) -> Settings:
 async def rasa(backend, zalo_api):
     channel = ZaloInput(zalo_settings(backend, zalo_api))
     async with RasaApp(channel) as app:
-        app.channel = channel
         yield app
 
 
-async def post(app: RasaApp, payload: Dict[str, Any], signature: Optional[str] = "") -> int:
-    body = json.dumps(payload, ensure_ascii=False).encode()
-    if signature == "":
-        signature = sign(body, payload["timestamp"])
-    headers = {"Content-Type": "application/json"}
-    if signature is not None:
-        headers["X-ZEvent-Signature"] = signature
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{app.url}/webhooks/zalo/webhook", data=body, headers=headers) as r:
-            return r.status
+async def post(app: RasaApp, payload: Dict[str, Any], secret: Optional[str] = OA_SECRET, **signature: Any) -> int:
+    """Posts `payload` signed with `secret` (None: unsigned), or with `signature_header=`."""
+    return await post_event(app.url, payload, secret, **signature)
 
 
 async def settled(app: RasaApp) -> None:
@@ -83,17 +54,16 @@ async def settled(app: RasaApp) -> None:
 
 async def test_missing_or_wrong_signature_is_rejected_and_nothing_processed(rasa, zalo_api):
     text = event("user_send_text", "m1", text="xin chào")
-    assert await post(rasa, text, signature=None) == 401
-    assert await post(rasa, text, signature="mac=" + "0" * 64) == 403
-    body = json.dumps(text).encode()
-    assert await post(rasa, text, signature=sign(body, text["timestamp"], secret="other")) == 403
+    assert await post(rasa, text, secret=None) == 401
+    assert await post(rasa, text, signature_header="mac=" + "0" * 64) == 403
+    assert await post(rasa, text, secret="other") == 403
     await settled(rasa)
     assert rasa.assistant.received == [] and zalo_api.messages == []
 
 
 async def test_text_reaches_assistant_and_buttons_become_a_numbered_list(rasa, zalo_api):
     rasa.assistant.reply = lambda m: (
-        [{"text": "Đèn đường, đúng không ạ?", "buttons": BUTTONS}] if m.text == "đèn đường hỏng"
+        [{"text": "Đèn đường, đúng không ạ?", "buttons": CATEGORY_BUTTONS}] if m.text == "đèn đường hỏng"
         else [{"text": "Dạ."}]
     )
     assert await post(rasa, event("user_send_text", "m1", text="đèn đường hỏng")) == 200

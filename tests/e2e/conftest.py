@@ -1,16 +1,11 @@
 """The whole assistant started once per test module (starting Rasa costs ~30 s)."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/stack.py
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/e2e/citizen.py
-
-from stack import Stack, running_stack  # noqa: E402
+from tests.support.stack import Stack, running_stack
 
 
 @pytest.fixture(scope="module")

@@ -3,63 +3,30 @@ report store on PostgreSQL, Rasa's lock store on Redis. A citizen's half-told re
 restart of the whole assistant, and every piece of it lands where production keeps it."""
 from __future__ import annotations
 
-import getpass
-import os
-import uuid
-from typing import Iterator
+from typing import Dict, Iterator
 
 import psycopg2
 import pytest
 import redis
-from citizen import Citizen, text
-from stack import running_stack
+
+from tests.support import services
+from tests.support.conversation import COMPLAINT, REPORT_CODE, Citizen, text
+from tests.support.places import THUAN_HOA
+from tests.support.stack import running_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-THUAN_HOA = (16.4637, 107.5909)
-
-
-def _admin_connection():
-    errors = []
-    for user in (getpass.getuser(), "postgres"):
-        try:
-            connection = psycopg2.connect(host="127.0.0.1", port=5432, user=user, dbname="postgres")
-            connection.autocommit = True
-            return connection, user
-        except psycopg2.OperationalError as exc:
-            errors.append(str(exc))
-    unreachable = f"PostgreSQL at 127.0.0.1:5432 is unreachable: {errors}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(unreachable)
-    pytest.skip(unreachable)
-
 
 @pytest.fixture
-def databases() -> Iterator[dict]:
+def databases() -> Iterator[Dict[str, str]]:
     """Two scratch databases (trackers, reports), dropped afterwards."""
-    admin, user = _admin_connection()
-    names = {kind: f"hue_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("trackers", "reports")}
-    with admin.cursor() as cursor:
-        for name in names.values():
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    yield {kind: f"postgresql://{user}@127.0.0.1:5432/{name}" for kind, name in names.items()}
-    with admin.cursor() as cursor:
-        for name in names.values():
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with services.scratch_databases("trackers", "reports") as urls:
+        yield urls
 
 
 @pytest.fixture
 def redis_server() -> redis.Redis:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Redis at {REDIS_URL} is unreachable: {exc}")
-        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {exc}")
-    return client
+    return redis.Redis.from_url(services.REDIS_URL)
 
 
 def lock_commands(client: redis.Redis) -> int:
@@ -75,13 +42,13 @@ def scalar(url: str, query: str, *params):
 
 
 def test_a_report_survives_a_restart_and_lands_in_postgresql(tmp_path, databases, redis_server):
-    env = {"TRACKER_STORE_URL": databases["trackers"], "LOCK_STORE_URL": REDIS_URL,
+    env = {"TRACKER_STORE_URL": databases["trackers"], "LOCK_STORE_URL": services.REDIS_URL,
            "DATABASE_URL": databases["reports"]}
     writes_before = lock_commands(redis_server)
 
     with running_stack(tmp_path / "first", env=env) as stack:
         citizen = Citizen(stack, "prod")
-        assert "Chiếu sáng công cộng" in text(citizen.say("đèn đường kiệt 45 Nguyễn Huệ hỏng cả tuần nay"))
+        assert "Chiếu sáng công cộng" in text(citizen.say(COMPLAINT))
         citizen.say("/affirm")
 
     # The conversation is in PostgreSQL, not in the stopped process's memory.
@@ -96,8 +63,9 @@ def test_a_report_survives_a_restart_and_lands_in_postgresql(tmp_path, databases
         assert "ảnh" in text(replies).lower(), replies
         citizen.say("/deny")
         replies = citizen.say("/affirm")
-        reply = text(replies)
-        assert "PA" in reply, replies
-        code = reply.split("Mã phản ánh của bạn: ")[1][:8]
+        code = REPORT_CODE.search(text(replies))
+        assert code, replies
 
-    assert scalar(databases["reports"], "SELECT count(*) FROM reports") == 1, code
+    # The citizen's report is in the PostgreSQL database the backend was given.
+    assert scalar(databases["reports"], "SELECT count(*) FROM reports WHERE account_id = %s",
+                  citizen.sender) == 1, code.group(0)

@@ -1,36 +1,21 @@
 """End to end through Rasa's REST channel: backend, action server and Rasa server as `make run`
-starts them (tests/stack.py), a citizen's conversation, and the report read back from the
-routing backend by its code."""
+starts them (tests/support/stack.py), a citizen's conversation, and the report read back from
+the routing backend by its code."""
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List
 
 import pytest
 import requests
-from citizen import Citizen, payloads, text
 
 from bot.settings import DEV_API_KEY
+from tests.support.conversation import COMPLAINT, Citizen, payloads, text
+from tests.support.places import DA_NANG, THUAN_HOA
 
 pytestmark = pytest.mark.slow
 
-COMPLAINT = "đèn đường kiệt 45 Nguyễn Huệ hỏng cả tuần nay"
-THUAN_HOA = (16.4637, 107.5909)
-DA_NANG = (16.06, 108.2)
 
-
-def backend_get(stack, path: str, **params) -> requests.Response:
-    return requests.get(f"{stack.backend_url}/{path}", params=params, timeout=10,
-                        headers={"X-Api-Key": DEV_API_KEY})
-
-
-def all_reports(stack) -> List[Dict[str, Any]]:
-    response = backend_get(stack, "requests.json")
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def file_report(stack, citizen: Citizen):
+def file_report(citizen: Citizen):
     """Complaint -> category -> (outside pin refused) -> pin -> skip photos -> send;
     the code and the agency the citizen was told."""
     replies = citizen.say(COMPLAINT)
@@ -65,15 +50,13 @@ def file_report(stack, citizen: Citizen):
 def filed(stack):
     """One report filed through the whole conversation, shared by the tests that read it."""
     citizen = Citizen(stack, "reporter")
-    code, told_agency = file_report(stack, citizen)
+    code, told_agency = file_report(citizen)
     return citizen, code, told_agency
 
 
 def test_report_reaches_the_backend_routed_to_an_agency(stack, filed):
     citizen, code, told_agency = filed
-    response = backend_get(stack, f"requests/{code}.json")
-    assert response.status_code == 200, response.text
-    stored = response.json()[0]
+    stored = stack.report(code)
     assert stored["service_request_id"] == code
     assert stored["service_code"] == "chieu_sang"
     assert stored["description"] == COMPLAINT
@@ -84,13 +67,13 @@ def test_report_reaches_the_backend_routed_to_an_agency(stack, filed):
     assert re.match(r"(UBND|Công ty|Sở|Trung tâm|Ban)", stored["agency_responsible"]), stored
     # The agency the citizen was told is the one the backend routed to.
     assert told_agency == stored["agency_responsible"]
-    mine = backend_get(stack, "requests.json", account_id=citizen.sender).json()
+    mine = stack.reports(account_id=citizen.sender)
     assert [r["service_request_id"] for r in mine] == [code]
 
 
 def test_status_by_code_then_after_the_operator_resolves_it(stack, filed):
     citizen, code, _ = filed
-    agency = backend_get(stack, f"requests/{code}.json").json()[0]["agency_responsible"]
+    agency = stack.report(code)["agency_responsible"]
     typed = f"pa-{code[2:]}"  # as a citizen types it
     replies = citizen.say(f"phản ánh {typed} tới đâu rồi")
     answer = text(replies)
@@ -115,7 +98,7 @@ def test_unknown_code_gets_a_clear_answer(stack):
 
 
 def test_cancel_mid_report_leaves_nothing_in_the_backend(stack, filed):
-    before = len(all_reports(stack))
+    before = len(stack.reports())
     citizen = Citizen(stack, "canceller")
     citizen.say(COMPLAINT)
     citizen.say("/affirm")
@@ -124,8 +107,8 @@ def test_cancel_mid_report_leaves_nothing_in_the_backend(stack, filed):
     # Nothing half-filled survives: the next message starts from nothing.
     replies = citizen.say("/affirm")
     assert "Mã phản ánh" not in text(replies)
-    assert len(all_reports(stack)) == before
-    assert backend_get(stack, "requests.json", account_id=citizen.sender).json() == []
+    assert len(stack.reports()) == before
+    assert stack.reports(account_id=citizen.sender) == []
 
 
 def test_emergency_mid_report_gives_the_numbers_then_the_report_goes_on(stack):

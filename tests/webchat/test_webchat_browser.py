@@ -6,19 +6,11 @@ starts it (proves the whole path down to the report code from the backend).
 """
 from __future__ import annotations
 
-import io
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from PIL import Image
+import requests
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
@@ -26,32 +18,27 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from bot.settings import PROJECT_ROOT, load_settings
+from bot.settings import PROJECT_ROOT
+from tests.support.conversation import COMPLAINT, REPORT_CODE
+from tests.support.images import jpeg
+from tests.support.places import THUAN_HOA
+from tests.support.services import CHROMEDRIVER, CHROMIUM
+from tests.support.stack import running_stack
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # browser: Chromium, see tests/support/services.py
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--window-size=430,900",  # a phone-sized window: the page is meant for phones first
 ]
 OUTPUT = PROJECT_ROOT / "test-output"
-COMPLAINT = "đèn đường kiệt 45 Nguyễn Huệ hỏng cả tuần nay"
-# Inside Phường Thuận Hóa, central Huế.
-PIN = {"latitude": 16.4637, "longitude": 107.5909, "accuracy": 10}
-REPORT_CODE = re.compile(r"PA\d{6}")
+# Where the browser says the phone is: inside Phường Thuận Hóa, central Huế.
+PIN = {"latitude": THUAN_HOA[0], "longitude": THUAN_HOA[1], "accuracy": 10}
 
 
 @pytest.fixture
 def browser(tmp_path):
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
-    if missing:
-        reason = f"headless Chromium is not installed ({', '.join(missing)}): run `make browser-deps`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
     options = Options()
     options.binary_location = CHROMIUM
     for flag in FLAGS + [f"--user-data-dir={tmp_path / 'chromium'}"]:
@@ -61,14 +48,9 @@ def browser(tmp_path):
     driver.quit()
 
 
-def jpeg_file(path: Path) -> Path:
-    image = Image.new("RGB", (480, 360), (90, 90, 110))
-    for x in range(200, 280):  # something to see in the thumbnail: a lit lamp
-        for y in range(60, 140):
-            image.putpixel((x, y), (250, 210, 60))
-    out = io.BytesIO()
-    image.save(out, format="JPEG")
-    path.write_bytes(out.getvalue())
+def photo_file(path: Path) -> Path:
+    """A photo on the citizen's phone, to pick in the file dialog."""
+    path.write_bytes(jpeg((250, 210, 60), (480, 360)))
     return path
 
 
@@ -153,9 +135,8 @@ class ChatPage:
         return path
 
 
-def test_page_completes_a_report_with_the_scripted_assistant(webchat, fake_backend, browser, tmp_path):
-    url, assistant = webchat
-    page = ChatPage(browser, url, timeout=20)
+def test_page_completes_a_report_with_the_scripted_assistant(webchat, page_url, fake_backend, browser, tmp_path):
+    page = ChatPage(browser, page_url, timeout=20)
     try:
         page.say(COMPLAINT)
         assert page.find(".msg.bot img").get_attribute("naturalWidth") != "0"  # bot `image` shown
@@ -171,24 +152,23 @@ def test_page_completes_a_report_with_the_scripted_assistant(webchat, fake_backe
         assert not page.map_open()
         assert browser.find_elements(By.CSS_SELECTOR, ".msg.user")[-1].text == "Vị trí: Phường Thuận Hóa"
 
-        page.upload(jpeg_file(tmp_path / "den-duong.jpg"))
+        page.upload(photo_file(tmp_path / "den-duong.jpg"))
         page.click_chip("Xong")
         page.click_chip("Gửi")
-        assert page.report_code() == "PA000123"
+        page.report_code()  # shown to the citizen
     finally:
         page.screenshot("webchat-scripted.png")
 
-    (sender,) = {m.sender_id for m in assistant.received if m.text == COMPLAINT}
-    texts = [m.text for m in assistant.received if m.sender_id == sender]
-    assert texts == [COMPLAINT, "/affirm", "/share_location", "/send_photo", "/affirm", "/affirm"]
-    pin = next(m for m in assistant.received if m.sender_id == sender and m.text == "/share_location")
+    (sender,) = {m.sender_id for m in webchat.assistant.received if m.text == COMPLAINT}
+    received = webchat.assistant.received_from(sender)
+    assert [m.text for m in received] == [COMPLAINT, "/affirm", "/share_location", "/send_photo", "/affirm", "/affirm"]
+    pin = next(m for m in received if m.text == "/share_location")
     assert pin.metadata["location"] == {"latitude": PIN["latitude"], "longitude": PIN["longitude"]}
     assert len(fake_backend) == 1
 
 
-def test_failed_send_keeps_the_typed_text(webchat, browser):
-    url, _ = webchat
-    page = ChatPage(browser, url, timeout=20)
+def test_failed_send_keeps_the_typed_text(page_url, browser):
+    page = ChatPage(browser, page_url, timeout=20)
     page.find("#text").send_keys("boom")
     page.find("#send").click()
     error = WebDriverWait(browser, 20).until(lambda d: d.find_element(By.CSS_SELECTOR, ".msg.error"))
@@ -197,16 +177,15 @@ def test_failed_send_keeps_the_typed_text(webchat, browser):
     assert "failed" in page.find(".msg.user").get_attribute("class")
 
 
-def test_reload_keeps_the_conversation_and_new_conversation_starts_afresh(webchat, browser):
-    url, assistant = webchat
-    page = ChatPage(browser, url, timeout=20)
+def test_reload_keeps_the_conversation_and_new_conversation_starts_afresh(webchat, page_url, browser):
+    page = ChatPage(browser, page_url, timeout=20)
     page.say(COMPLAINT)
     sender = browser.execute_script("return localStorage.getItem('hue-webchat-sender')")
 
     browser.refresh()
     assert COMPLAINT in [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".msg.user")]
     page.click_chip("Đúng")  # a button restored from the saved log still answers
-    assert [m.text for m in assistant.received_from(sender)] == [COMPLAINT, "/affirm"]
+    assert [m.text for m in webchat.assistant.received_from(f"web:{sender}")] == [COMPLAINT, "/affirm"]
 
     page.find("#restart").click()
     browser.switch_to.alert.accept()
@@ -216,53 +195,20 @@ def test_reload_keeps_the_conversation_and_new_conversation_starts_afresh(webcha
 
 # The real stack ---------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _up(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def real_stack(tmp_path_factory):
-    """The page URL of backend + action server + Rasa, started by `python -m bot.cli run`."""
-    if not any(load_settings().models_dir.glob("*.tar.gz")) and os.environ.get("CI") != "true":
-        pytest.skip("no trained model in models/: run `make train` (make test does it first)")
-    ports = {name: str(_free_port()) for name in ("RASA_PORT", "ACTIONS_PORT", "BACKEND_PORT")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "ZALO_", "BACKEND_"))}
-    env.update(ports, HOST="127.0.0.1", DATA_DIR=str(tmp_path_factory.mktemp("data")),
-               PYTHONPATH=str(PROJECT_ROOT))
-    OUTPUT.mkdir(exist_ok=True)
-    log = open(OUTPUT / "webchat-stack.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=env,
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{ports['RASA_PORT']}/webhooks/web/"
-    try:
-        deadline = time.monotonic() + 420
-        while not _up(url):
-            assert process.poll() is None, "the stack stopped; see test-output/webchat-stack.log"
-            assert time.monotonic() < deadline, "the stack did not come up; see test-output/webchat-stack.log"
-            time.sleep(1)
-        yield url
-    finally:
-        # SIGTERM makes bot.cli stop its children; the group kill is only for a stuck one.
-        process.terminate()
+    """Backend + action server + Rasa, started by `python -m bot.cli run`; its output is kept in
+    test-output/webchat-stack.log."""
+    with running_stack(tmp_path_factory.mktemp("stack")) as stack:
         try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
+            yield stack
+        finally:
+            OUTPUT.mkdir(exist_ok=True)
+            (OUTPUT / "webchat-stack.log").write_text(stack.output(), encoding="utf-8")
 
 
 def test_report_end_to_end_on_the_real_stack(real_stack, browser, tmp_path):
-    page = ChatPage(browser, real_stack, timeout=90)
+    page = ChatPage(browser, real_stack.webchat_url, timeout=90)
     try:
         page.say(COMPLAINT)
         page.click_chip("Đúng")
@@ -271,10 +217,17 @@ def test_report_end_to_end_on_the_real_stack(real_stack, browser, tmp_path):
         page.open_map()
         assert "Thuận Hóa" in page.use_my_position()
         page.send_pin()
-        page.upload(jpeg_file(tmp_path / "den-duong.jpg"))
+        page.upload(photo_file(tmp_path / "den-duong.jpg"))
         page.click_chip("Xong")
         page.click_chip("Gửi")
         code = page.report_code()
     finally:
         page.screenshot("webchat-real-stack.png")
-    assert REPORT_CODE.fullmatch(code)
+
+    # The code the citizen was shown names their report on the backend, with the pin and the photo.
+    report = real_stack.report(code)
+    assert report["description"] == COMPLAINT and report["ward"] == "Phường Thuận Hóa"
+    assert (report["lat"], report["long"]) == pytest.approx(THUAN_HOA, abs=1e-4)
+    [photo_url] = report["media_urls"]
+    photo = requests.get(photo_url, timeout=10)
+    assert photo.status_code == 200 and photo.content.startswith(b"\xff\xd8")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Optional, Sequence, Union
 
+from cachetools import LRUCache
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -18,8 +19,7 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 
-from channels.lru import LRU
-from channels.output import Button, ButtonMemory
+from channels.output import MEMORY, Button, ButtonMemory
 
 SEND_LOCATION_TITLE = "📍 Gửi vị trí của tôi"
 MAX_CALLBACK_DATA = 64
@@ -30,9 +30,9 @@ Markup = Union[InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove]
 
 class Keyboards:
     def __init__(self) -> None:
-        self._long_payloads: LRU[str] = LRU()
+        self._long_payloads: LRUCache[str, str] = LRUCache(maxsize=MEMORY)
         self._typed = ButtonMemory(by_number=False)  # Telegram shows titles, not numbers
-        self._reply_keyboard_open: LRU[bool] = LRU()
+        self._reply_keyboard_open: LRUCache[str, bool] = LRUCache(maxsize=MEMORY)
 
     def for_message(
         self, chat_id: str, buttons: Sequence[Button], request_location: bool
@@ -40,7 +40,7 @@ class Keyboards:
         """The markup of a bot message; also decides what a later press or title means."""
         if request_location:
             self._typed.remember(chat_id, buttons)
-            self._reply_keyboard_open.put(chat_id, True)
+            self._reply_keyboard_open[chat_id] = True
             rows = [[KeyboardButton(SEND_LOCATION_TITLE, request_location=True)]]
             rows += [[KeyboardButton(b["title"])] for b in buttons]
             return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
@@ -49,7 +49,7 @@ class Keyboards:
             return InlineKeyboardMarkup(
                 [[InlineKeyboardButton(b["title"], callback_data=self._data(b))] for b in buttons]
             )
-        if self._reply_keyboard_open.pop(chat_id):
+        if self._reply_keyboard_open.pop(chat_id, False):
             return ReplyKeyboardRemove()  # the place is given: put the normal keyboard back
         return None
 
@@ -58,7 +58,7 @@ class Keyboards:
         if len(payload.encode()) <= MAX_CALLBACK_DATA:
             return payload
         key = _LONG + hashlib.sha256(payload.encode()).hexdigest()[:32]
-        self._long_payloads.put(key, payload)
+        self._long_payloads[key] = payload
         return key
 
     def pressed(self, callback_data: str) -> Optional[str]:

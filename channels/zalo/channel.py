@@ -1,6 +1,5 @@
-"""Zalo Official Account channel: signed webhook in, OA message API out.
+"""The Zalo input and output channels: signed webhook in, OA message API out.
 
-credentials.yml names `channels.zalo.ZaloInput`; Rasa mounts it at `/webhooks/zalo/webhook`.
 Configuration comes from the environment (`bot.settings`): without ZALO_APP_ID,
 ZALO_OA_SECRET_KEY and ZALO_ACCESS_TOKEN the channel is off and its webhook answers 503.
 
@@ -15,6 +14,7 @@ import json
 import logging
 from typing import Any, Awaitable, Callable, Dict, Optional, Union
 
+from cachetools import TTLCache
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -22,17 +22,18 @@ from sanic.request import Request
 from bot.messages import Inbound, location_message, photo_message, text_message
 from bot.photos import MAX_PHOTOS_PER_REPORT, PhotoError
 from bot.settings import Settings, get_settings
-from channels.lru import LRU
-from channels.output import ButtonMemory, native_id, numbered, sender_id, split_text
+from channels.output import MEMORY, ButtonMemory, native_id, numbered, sender_id, split_text
 from channels.photos import download, store_photo
 from channels.tasks import Background, KeyedLocks
-from channels.zalo_api import ZaloApi
+from channels.zalo.api import ZaloApi
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "zalo"
 SIGNATURE_HEADER = "X-ZEvent-Signature"
 TEXT_LIMIT = 2000  # Zalo's limit for a text message
+# Zalo redelivers an event it thinks was lost: its id is remembered this long (MEMORY ids at most).
+REDELIVERY_S = 24 * 3600
 FOR_ASSISTANT = {"user_send_text", "user_send_image", "user_send_location"}
 # Content the assistant cannot read; every other event (follow, the OA's own messages...) is
 # acknowledged and left alone.
@@ -102,28 +103,29 @@ class ZaloInput(InputChannel):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.output: Optional[ZaloOutput] = None
         self.events: Optional[EventHandler] = None
-        if not settings.zalo_enabled:
-            logger.info(
-                "Zalo channel is off: ZALO_APP_ID, ZALO_OA_SECRET_KEY and ZALO_ACCESS_TOKEN "
-                "are not all set"
-            )
+        reason = settings.zalo_off_reason()
+        if reason:
+            logger.info("Zalo channel is off: %s", reason)
             return
-        self.events = EventHandler(settings)
+        self.output = ZaloOutput(ZaloApi(settings), ButtonMemory(by_number=True))
 
     def get_output_channel(self) -> Optional[OutputChannel]:
-        return self.events.output if self.events else None
+        return self.output
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         bp = Blueprint("hue_zalo", __name__)
+        events = EventHandler(self.settings, self.output, on_new_message) if self.output else None
+        self.events = events
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> response.HTTPResponse:
-            return response.json({"status": "ok" if self.events else "off"})
+            return response.json({"status": "ok" if events else "off"})
 
         @bp.route("/webhook", methods=["POST"])
         async def webhook(request: Request) -> response.HTTPResponse:
-            if self.events is None:
+            if events is None:
                 return response.json({"error": "the Zalo channel is off"}, status=503)
             header = request.headers.get(SIGNATURE_HEADER)
             if not header:
@@ -133,43 +135,43 @@ class ZaloInput(InputChannel):
             event = json.loads(request.body)
             if not isinstance(event, dict):
                 return response.json({"error": "not a Zalo event"}, status=400)
-            self.events.accept(event, on_new_message)
+            events.accept(event)
             return response.json({"ok": True})
 
-        if self.events is not None:
-            bp.listener("after_server_stop")(self._stop)
+        if events is not None:
+            bp.listener("after_server_stop")(lambda *_: events.stop())
         return bp
-
-    async def _stop(self, *_: Any) -> None:
-        await self.events.stop()
 
 
 class EventHandler:
     """Zalo events to `bot.messages` messages for the assistant, each event once."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, output: ZaloOutput, on_new_message: OnNewMessage) -> None:
         self.settings = settings
-        self.api = ZaloApi(settings)
-        self.buttons = ButtonMemory(by_number=True)
-        self.output = ZaloOutput(self.api, self.buttons)
+        self.output = output
+        self.api = output.api
+        self.buttons = output.buttons
+        self.on_new_message = on_new_message
         self.background = Background()
         self.user_locks = KeyedLocks()
-        # Zalo redelivers events it thinks were lost; ids are remembered per process, so a
-        # redelivery to another replica or after a restart would be handled again.
-        self.seen: LRU[bool] = LRU()
-        self.on_new_message: Optional[OnNewMessage] = None
+        # Ids are remembered per process, so a redelivery to another replica or after a restart
+        # would be handled again.
+        self.seen: TTLCache[str, bool] = TTLCache(maxsize=MEMORY, ttl=REDELIVERY_S)
 
-    def accept(self, event: Dict[str, Any], on_new_message: OnNewMessage) -> None:
-        self.on_new_message = on_new_message
+    def accept(self, event: Dict[str, Any]) -> None:
         name = event.get("event_name")
-        message = event.get("message") if isinstance(event.get("message"), dict) else {}
-        user = (event.get("sender") or {}).get("id")
+        raw = event.get("message")
+        message: Dict[str, Any] = raw if isinstance(raw, dict) else {}
+        sender = event.get("sender")
+        user = sender.get("id") if isinstance(sender, dict) else None
         if name not in FOR_ASSISTANT | UNREADABLE or not user:
             return
-        msg_id = message.get("msg_id")
-        if msg_id and not self.seen.first_time(msg_id):
-            logger.info("Zalo event %s delivered again, already handled", msg_id)
-            return
+        msg_id = str(message.get("msg_id") or "")
+        if msg_id:
+            if msg_id in self.seen:
+                logger.info("Zalo event %s delivered again, already handled", msg_id)
+                return
+            self.seen[msg_id] = True
         self.background.spawn(
             self._process(str(user), name, message), f"Zalo {name} {msg_id} of user {user}"
         )

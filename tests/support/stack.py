@@ -1,9 +1,9 @@
-"""The whole assistant (`python -m bot.cli run`) as a subprocess, for end-to-end tests.
-
-    from stack import running_stack   # tests/ on sys.path (see tests/e2e/conftest.py)
+"""The project's commands as subprocesses: one to completion (`run_module`), or the whole
+assistant (`python -m bot.cli run`) for end-to-end tests (`running_stack`).
 
     with running_stack(tmp_path) as stack:
         requests.post(stack.rest_webhook, json={...})
+        stack.report("PA000001")   # as the routing backend keeps it
 
 Backend, action server and Rasa server start on free ports with DATA_DIR in the given folder (the
 backend's SQLite database, the outbox and photos land there, never in the project's data/). The
@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,17 +24,15 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Deque, Iterator, Mapping, Optional
+from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+import requests
+
+from bot.settings import DEV_API_KEY, PROJECT_ROOT
+from tests.support.servers import free_ports
+
 READY_LINE = "is running"
 START_TIMEOUT_S = 300  # the Rasa server loads the model in 20-60 s on 2 cores; training takes more
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -56,6 +53,10 @@ class Stack:
         return f"{self.rasa_url}/webhooks/rest/webhook"
 
     @property
+    def webchat_url(self) -> str:
+        return f"{self.rasa_url}/webhooks/web/"
+
+    @property
     def actions_url(self) -> str:
         return f"http://127.0.0.1:{self.actions_port}"
 
@@ -68,14 +69,23 @@ class Stack:
         """The last lines the three processes printed (for assertion messages)."""
         return "".join(self.log)
 
+    def backend_get(self, path: str, **params: Any) -> requests.Response:
+        """GET `{backend_url}/{path}` with the development api key (as an operator would)."""
+        return requests.get(f"{self.backend_url}/{path}", params=params, timeout=10,
+                            headers={"X-Api-Key": DEV_API_KEY})
 
-def _distinct_free_ports(count: int) -> list:
-    ports: list = []
-    while len(ports) < count:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
+    def reports(self, **params: Any) -> List[Dict[str, Any]]:
+        """The reports the backend lists (requests.json), newest first."""
+        response = self.backend_get("requests.json", **params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def report(self, code: str) -> Dict[str, Any]:
+        """The report `code` as the backend keeps it."""
+        response = self.backend_get(f"requests/{code}.json")
+        assert response.status_code == 200, response.text
+        [report] = response.json()
+        return report
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -96,28 +106,41 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
+# A developer's shell may point the assistant at another backend, another model folder or
+# expose it: never in a test.
+DEVELOPER_VARIABLES = (
+    "BACKEND_URL", "BACKEND_API_KEY", "BACKEND_API_KEYS", "HOST", "RASA_API_TOKEN", "DATABASE_URL",
+    "TRACKER_STORE_URL", "LOCK_STORE_URL", "TELEGRAM_TOKEN", "ZALO_APP_ID", "MODELS_DIR",
+)
+
+
+def child_env(overrides: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+    """The environment of a project command in a test: this one without the developer's
+    deployment variables, the project importable, then `overrides`."""
+    env = {name: value for name, value in os.environ.items() if name not in DEVELOPER_VARIABLES}
+    env.update({"PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3",
+                "RASA_TELEMETRY_ENABLED": "false", "PYTHONUNBUFFERED": "1"})
+    env.update(overrides or {})
+    return env
+
+
+def run_module(module: str, *args: str, env: Optional[Mapping[str, str]] = None,
+               timeout_s: float = 300) -> subprocess.CompletedProcess:
+    """`python -m module args` in the project folder, to completion; its output as text."""
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=PROJECT_ROOT, env=child_env(env),
+                          capture_output=True, text=True, timeout=timeout_s)
+
+
 @contextmanager
 def running_stack(data_dir: Path, *, env: Optional[Mapping[str, str]] = None,
                   timeout_s: float = START_TIMEOUT_S) -> Iterator[Stack]:
-    rasa_port, actions_port, backend_port = _distinct_free_ports(3)
+    rasa_port, actions_port, backend_port = free_ports(3)
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    child_env = {
-        **os.environ,
-        "PYTHONPATH": str(PROJECT_ROOT),
-        "RASA_PORT": str(rasa_port), "ACTIONS_PORT": str(actions_port),
-        "BACKEND_PORT": str(backend_port), "DATA_DIR": str(data_dir),
-        "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false",
-        "PYTHONUNBUFFERED": "1",
-    }
-    # A developer's shell may point the assistant at another backend or expose it: not here.
-    for name in ("BACKEND_URL", "BACKEND_API_KEY", "BACKEND_API_KEYS", "HOST", "RASA_API_TOKEN",
-                 "DATABASE_URL", "TRACKER_STORE_URL", "LOCK_STORE_URL", "TELEGRAM_TOKEN",
-                 "ZALO_APP_ID"):
-        child_env.pop(name, None)
-    child_env.update(env or {})
+    ports = {"RASA_PORT": str(rasa_port), "ACTIONS_PORT": str(actions_port),
+             "BACKEND_PORT": str(backend_port), "DATA_DIR": str(data_dir)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=child_env,
+        [sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=child_env({**ports, **(env or {})}),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
         start_new_session=True,  # its own process group, so that all of it can be stopped
     )

@@ -1,4 +1,4 @@
-"""Telegram without a public URL, for development: `python -m channels.telegram_poll`.
+"""Telegram without a public URL, for development: `python -m channels.telegram.poll`.
 
 Long-polls the Bot API for updates and posts each one, as Telegram itself would, to the local Rasa
 server's webhook with the secret header, so the channel runs exactly the code it runs in
@@ -14,18 +14,17 @@ import sys
 import aiohttp
 from telegram.error import InvalidToken, TelegramError
 
-from bot.settings import Settings, get_settings
-from channels.telegram import (
+from bot.settings import Settings, SettingsError, load_settings
+from channels.telegram.api import (
     ALLOWED_UPDATES,
     SECRET_HEADER,
     WEBHOOK_PATH,
     Redactor,
     keep_token_out_of_logs,
     make_bot,
-    off_reason,
 )
 
-logger = logging.getLogger("channels.telegram_poll")
+logger = logging.getLogger("channels.telegram.poll")
 
 POLL_TIMEOUT_S = 30
 RETRY_S = 2.0
@@ -74,8 +73,12 @@ async def poll(settings: Settings) -> None:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    settings = get_settings()
-    reason = off_reason(settings)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    reason = settings.telegram_off_reason()
     if reason:
         print(f"Telegram is not configured: {reason}", file=sys.stderr)
         return 2

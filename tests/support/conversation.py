@@ -1,0 +1,187 @@
+"""Citizens talking to the running assistant (tests/support/stack.py), for end-to-end tests.
+
+    citizen = Citizen(stack, "reporter")   # Rasa's REST channel, one message at a time
+    replies = citizen.say(COMPLAINT)
+    assert "Chiếu sáng công cộng" in text(replies)
+
+    code = await TelegramCitizen(stack, api, SECRET).file_report()   # a whole report, driven
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
+
+import pytest
+import requests
+
+from tests.support import telegram, zalo
+from tests.support.images import jpeg
+from tests.support.places import THUAN_HOA
+from tests.support.servers import eventually
+from tests.support.stack import Stack
+
+COMPLAINT = "đèn đường kiệt 45 Nguyễn Huệ hỏng cả tuần nay"
+REPORT_CODE = re.compile(r"PA\d{6}")
+Replies = List[Dict[str, Any]]
+
+
+class Citizen:
+    """One sender talking to the assistant through Rasa's REST channel, as the web chat does."""
+
+    def __init__(self, stack: Stack, name: str) -> None:
+        self.stack = stack
+        self.sender = f"web:{name}-{uuid.uuid4().hex[:8]}"
+
+    def say(self, message: str, metadata: Optional[Dict[str, Any]] = None) -> Replies:
+        body: Dict[str, Any] = {"sender": self.sender, "message": message,
+                "metadata": {"channel": "web", "user_id": self.sender, **(metadata or {})}}
+        response = requests.post(self.stack.rest_webhook, json=body, timeout=60)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def pin(self, lat_lon: Tuple[float, float]) -> Replies:
+        return self.say("/share_location", {"location": {"latitude": lat_lon[0], "longitude": lat_lon[1]}})
+
+
+def text(replies: Replies) -> str:
+    """Everything the bot wrote, one reply a line."""
+    return "\n".join(r.get("text") or "" for r in replies)
+
+
+def payloads(replies: Replies) -> List[str]:
+    """The payloads of every button offered."""
+    return [b["payload"] for r in replies for b in r.get("buttons") or []]
+
+
+class ChatCitizen:
+    """Files a report over a chat channel, answering what the bot last said as a citizen would:
+    the complaint, a pin in Phường Thuận Hóa when asked where, a photo when asked for photos,
+    otherwise the bot's own "yes" button. A subclass says how each is sent on its channel."""
+
+    def __init__(self, stack: Stack, secret: str) -> None:
+        self.stack = stack
+        self.secret = secret  # what the platform signs its webhook calls with
+        self.transcript: List[str] = []
+        self.pin_sent = self.photo_sent = False
+        self.messages_sent = 0
+
+    async def file_report(self) -> str:
+        """The code of the report, once the bot gave one."""
+        await self.say(COMPLAINT)
+        for _ in range(12):
+            said = self.last_text()
+            code = REPORT_CODE.search(said)
+            if code:
+                assert self.pin_sent and self.photo_sent, self.transcript
+                return code.group(0)
+            lowered = said.lower()
+            if not self.pin_sent and ("vị trí" in lowered or "ở đâu" in lowered):
+                self.pin_sent = True
+                await self.pin(*THUAN_HOA)
+            elif not self.photo_sent and "ảnh" in lowered:
+                self.photo_sent = True
+                await self.photo(jpeg("orange"))
+            else:
+                await self.yes()
+        pytest.fail("no report code; conversation:\n" + "\n".join(self.transcript))
+
+    async def _exchange(self, what: str, send: Callable[[int], Awaitable[int]]) -> None:
+        """`send(n)` posts the citizen's n-th message; then waits until the bot answered and
+        stayed quiet for a moment (it may send several messages). Both sides go into the
+        transcript."""
+        before = len(self.bot_texts())
+        self.messages_sent += 1
+        status = await send(self.messages_sent)
+        assert status == 200, f"the webhook answered {status} to {what}"
+        await eventually(lambda: len(self.bot_texts()) > before, f"an answer to {what}", timeout_s=60)
+        await asyncio.sleep(1.0)
+        self.transcript += [f"> {what}"] + [f"< {t}" for t in self.bot_texts()[before:]]
+
+    def last_text(self) -> str:
+        return self.bot_texts()[-1]
+
+    def bot_texts(self) -> List[str]:
+        raise NotImplementedError
+
+    async def say(self, words: str) -> None:
+        raise NotImplementedError
+
+    async def pin(self, lat: float, lon: float) -> None:
+        raise NotImplementedError
+
+    async def photo(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def yes(self) -> None:
+        raise NotImplementedError
+
+
+class TelegramCitizen(ChatCitizen):
+    CHAT = 31337
+
+    def __init__(self, stack: Stack, api: telegram.TelegramStandin, secret: str) -> None:
+        super().__init__(stack, secret)
+        self.api = api
+
+    def bot_texts(self) -> List[str]:
+        return self.api.texts(self.CHAT)
+
+    async def _post(self, make_update: Callable[[int], Dict[str, Any]], what: str) -> None:
+        await self._exchange(what, lambda n: telegram.post_update(self.stack.rasa_url, make_update(n), self.secret))
+
+    async def say(self, words: str) -> None:
+        await self._post(lambda n: telegram.message_update(n, chat_id=self.CHAT, text=words), words)
+
+    async def pin(self, lat: float, lon: float) -> None:
+        keyboard = self.api.messages(self.CHAT)[-1]["reply_markup"]["keyboard"]
+        assert keyboard[0][0]["request_location"] is True  # the "send my location" button
+        location = {"latitude": lat, "longitude": lon}
+        await self._post(lambda n: telegram.message_update(n, chat_id=self.CHAT, location=location), "(pin)")
+
+    async def photo(self, data: bytes) -> None:
+        self.api.files["e2e-photo"] = data
+        sizes = telegram.photo_sizes("e2e-photo")
+        await self._post(lambda n: telegram.message_update(n, chat_id=self.CHAT, photo=sizes), "(photo)")
+
+    async def yes(self) -> None:
+        markup = self.api.messages(self.CHAT)[-1].get("reply_markup") or {}
+        buttons = [b for row in markup.get("inline_keyboard", []) for b in row]
+        [button] = [b for b in buttons if b["callback_data"] == "/affirm"]
+        await self._post(lambda n: telegram.callback_update(n, button["callback_data"], chat_id=self.CHAT),
+                         f"[{button['text']}]")
+
+
+class ZaloCitizen(ChatCitizen):
+    USER = "9001"
+
+    def __init__(self, stack: Stack, api: zalo.ZaloStandin, oa_secret: str) -> None:
+        super().__init__(stack, oa_secret)
+        self.api = api
+
+    def bot_texts(self) -> List[str]:
+        return self.api.texts(self.USER)
+
+    async def _post(self, name: str, what: str, **message: Any) -> None:
+        def event(n: int) -> Dict[str, Any]:
+            return zalo.event(name, f"e2e-{n}", app_id=self.api.app_id, user=self.USER, **message)
+
+        await self._exchange(what, lambda n: zalo.post_event(self.stack.rasa_url, event(n), self.secret))
+
+    async def say(self, words: str) -> None:
+        await self._post("user_send_text", words, text=words)
+
+    async def pin(self, lat: float, lon: float) -> None:
+        coordinates = {"latitude": str(lat), "longitude": str(lon)}
+        await self._post("user_send_location", "(pin)",
+                         attachments=[{"type": "location", "payload": {"coordinates": coordinates}}])
+
+    async def photo(self, data: bytes) -> None:
+        self.api.files["e2e.jpg"] = data
+        await self._post("user_send_image", "(photo)", attachments=[
+            {"type": "image", "payload": {"url": self.api.file_url("e2e.jpg")}}])
+
+    async def yes(self) -> None:
+        [number] = re.findall(r"^(\d+)\. ✅", self.last_text(), flags=re.M)
+        await self._post("user_send_text", number, text=number)
