@@ -125,10 +125,6 @@ class Directory:
         """The categories routed, one per Open311 service, in the order citizens see them."""
         return self._categories
 
-    def agencies(self) -> List[Agency]:
-        """Every agency a report can go to (for operators' lists and the backend)."""
-        return [*self._bodies.values(), *self._committees.values(), *self._police.values()]
-
 
 def _required(item: dict, key: str, where: str):
     value = item.get(key) if isinstance(item, dict) else None

@@ -274,13 +274,6 @@ class Geocoder:
                 return place
         return self._resolve_offline(text)
 
-    def resolve_sync(self, text: str) -> Optional[Place]:
-        if self._search is not None:
-            place = self._resolve_nominatim(text)
-            if place is not None:
-                return place
-        return self._resolve_offline(text)
-
     def _resolve_offline(self, text: str) -> Optional[Place]:
         try:
             return self._offline(text)

@@ -1,14 +1,16 @@
-"""What every test gets: its own DATA_DIR, the trained model on request, and the rule that a test
-marked `postgres`, `redis` or `browser` skips locally without that server but fails under CI=true.
-Shared helpers live in tests/support/; subfolders have their own fixtures."""
+"""What every test gets: its own DATA_DIR, the trained model and the routing backend on request,
+and the rule that a test marked `postgres`, `redis` or `browser` skips locally without that server
+but fails under CI=true. Shared helpers live in tests/support/; subfolders have their own fixtures."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import AsyncIterator
 
 import pytest
 
 from bot.settings import PROJECT_ROOT
 from tests.support import services
+from tests.support.open311 import RoutingBackend
 from tests.support.stack import run_module
 
 MODEL = PROJECT_ROOT / "models" / "hue-phan-anh.tar.gz"
@@ -43,3 +45,12 @@ def data_dir(tmp_path, monkeypatch) -> Path:
     get_settings.cache_clear()
     yield folder
     get_settings.cache_clear()
+
+
+@pytest.fixture
+async def routing_backend(data_dir) -> AsyncIterator[RoutingBackend]:
+    """The project's routing backend (SQLite in the test's data folder) on a free port; it
+    listens once the test awaits `routing_backend.start()`, and stops after the test."""
+    backend = RoutingBackend(data_dir)
+    yield backend
+    await backend.stop()

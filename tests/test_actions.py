@@ -1,73 +1,41 @@
-"""Custom actions with hand-built trackers (as rasa-sdk's own tests do).
+"""Custom actions with hand-built trackers (tests/support/trackers.py, as rasa-sdk's own tests do).
 
 The report form's validation is driven the way Rasa drives it: the tracker holds the slots so
 far, `requested_slot`, the active loop and the latest parsed message; the events the action
 returns are what Rasa would apply. The submit and status actions talk to the project's REAL
-routing backend (aiohttp test server on SQLite in tmp_path), or to a port where nothing listens.
+routing backend (the `routing_backend` fixture: SQLite in the test's folder), or to its port
+while nothing listens there yet.
 """
 from __future__ import annotations
 
-import re
-import socket
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
-import yaml
 from rasa_sdk import Tracker
-from rasa_sdk.executor import CollectingDispatcher
 
 import actions
 from actions.common import REPORT_SLOTS, catalogue
 from actions.report_form import INTERRUPTIONS
-from backend import create_app
 from bot import outbox
+from bot.categories import category_names
 from bot.open311_client import Open311Client
-from bot.settings import PROJECT_ROOT, Settings, get_settings
+from bot.settings import get_settings
+from tests.support.conversation import COMPLAINT, REPORT_CODE
+from tests.support.places import DA_NANG, THUAN_HOA
+from tests.support.trackers import PIN_LOCATION, SENDER, make_tracker, responses, run_action
 
-DOMAIN = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
-SENDER = "telegram:4242"
-THUAN_HOA = (16.4637, 107.5909)   # a pin in Phường Thuận Hóa
-DA_NANG = (16.06, 108.2)          # outside Huế
-COMPLAINT = "đèn đường kiệt 45 Nguyễn Huệ hỏng cả tuần nay"
 INFERRED_LIGHTS = {"entity": "category", "value": "chieu_sang", "start": 0, "end": len(COMPLAINT),
                    "extractor": "CategoryClassifier"}
 ADDRESS_KIET_45 = {"entity": "address", "value": "kiệt 45 Nguyễn Huệ", "start": 9, "end": 27,
                    "extractor": "CRFEntityExtractor"}
 
 
-def make_tracker(text: str, intent: str, *, entities=(), metadata: Optional[Dict] = None,
-                 slots: Optional[Dict[str, Any]] = None, requested: Optional[str] = None,
-                 active_loop: Optional[str] = "report_form", before: Optional[List[Dict]] = None,
-                 sender: str = SENDER) -> Tracker:
-    """The tracker an action sees right after the citizen's message `text`."""
-    all_slots = {name: None for name in DOMAIN["slots"]}
-    all_slots.update(slots or {})
-    all_slots["requested_slot"] = requested
-    latest = {"text": text, "intent": {"name": intent, "confidence": 0.99},
-              "entities": list(entities), "metadata": metadata or {}}
-    events = list(before or []) + [
-        {"event": "user", "text": text, "parse_data": latest, "metadata": metadata or {}}]
-    return Tracker(sender, all_slots, latest, events, False, None,
-                   {"name": active_loop} if active_loop else {}, "action_listen")
-
-
 async def validate(tracker: Tracker):
     """Runs validate_report_form; returns (slot changes as a dict, what the bot said)."""
-    dispatcher = CollectingDispatcher()
-    events = await actions.ValidateReportForm().run(dispatcher, tracker, DOMAIN)
+    events, said = await run_action(actions.ValidateReportForm(), tracker)
     assert all(e["event"] == "slot" for e in events)
-    return {e["name"]: e["value"] for e in events}, dispatcher.messages
-
-
-async def run_action(action, tracker: Tracker):
-    dispatcher = CollectingDispatcher()
-    events = await action.run(dispatcher, tracker, DOMAIN)
-    return events, dispatcher.messages
-
-
-def responses(messages) -> List[str]:
-    return [m.get("response") for m in messages]
+    return {e["name"]: e["value"] for e in events}, said
 
 
 def pin(lat_lon) -> Dict[str, Any]:
@@ -79,9 +47,6 @@ def photos(*urls) -> Dict[str, Any]:
     return {"channel": "telegram", "user_id": "4242", "photos": [{"url": u} for u in urls]}
 
 
-PIN_LOCATION = {"display": "16.46370, 107.59090 (phường Thuận Hóa)", "latitude": 16.4637,
-                "longitude": 107.5909, "unit_code": None, "unit_name": "Phường Thuận Hóa",
-                "source": "pin"}
 FILLED = {"description": COMPLAINT, "category": "chieu_sang", "category_guess": "chieu_sang",
           "location": PIN_LOCATION, "photos": ["http://127.0.0.1/media/1.jpg"], "photos_done": True}
 
@@ -223,7 +188,7 @@ async def test_unknown_address_says_so():
 
 
 async def test_typed_coordinates_outside_hue_are_refused_as_outside_not_as_unknown():
-    slots, said = await validate(make_tracker("16.0544, 108.2022", "inform",
+    slots, said = await validate(make_tracker(f"{DA_NANG[0]}, {DA_NANG[1]}", "inform",
                                               slots=ASKED_LOCATION, requested="location"))
     assert slots["location"] is None and slots["location_pending"] is None
     assert responses(said) == ["utter_location_outside"]
@@ -355,11 +320,9 @@ async def test_summary_fix_clears_only_that_field(field, cleared):
     tracker = make_tracker(f'/deny{{"field":"{field}"}}', "deny", requested="confirmed", slots=FILLED,
                            entities=[{"entity": "field", "value": field}])
     slots, _ = await validate(tracker)
-    assert slots["confirmed"] is None
-    assert {name for name, value in slots.items() if value is None} == cleared | {"confirmed"}
-    # Everything else is still in the tracker: the form will ask only for the cleared field.
-    for name in set(FILLED) - cleared:
-        assert tracker.get_slot(name) == FILLED[name]
+    # Only that field and the confirmation are cleared: the form asks for that field alone, then
+    # shows the summary again.
+    assert slots == {name: None for name in cleared | {"confirmed"}}
 
 
 @pytest.mark.parametrize("intent", sorted(INTERRUPTIONS))
@@ -402,46 +365,29 @@ async def test_ask_category_proposes_the_guess_or_lists_all():
     assert asked[0]["response"] == "utter_ask_category_guess"
     assert asked[0]["category_name"] == "Chiếu sáng công cộng"
     assert asked[0]["buttons"][0]["payload"] == "/affirm"
-    assert len(asked[0]["buttons"]) == 10  # confirm + the 9 others
+    assert len(asked[0]["buttons"]) == len(category_names())  # confirm + every other category
 
     _, asked = await run_action(actions.ActionAskCategory(), make_tracker(
         "/deny", "deny", slots={"description": COMPLAINT}, requested="category"))
     assert asked[0]["response"] == "utter_ask_category_choice"
-    assert {b["payload"] for b in asked[0]["buttons"]} >= {'/inform{"category":"chieu_sang"}',
-                                                           '/inform{"category":"khac"}'}
+    assert [b["payload"] for b in asked[0]["buttons"]] == [
+        f'/inform{{"category":"{code}"}}' for code in category_names()]
 
 
 # Submitting and status against the real routing backend -------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(autouse=True)
-def assistant_env(monkeypatch, tmp_path):
-    """Points the actions (settings read from the environment) at a backend port of our own and
-    keeps the outbox in tmp_path. Returns the port; nothing listens on it yet (the category
-    questions offer the shipped categories, the bundled backend's own)."""
+def assistant_env(monkeypatch, routing_backend):
+    """Points the actions (settings read from the environment) at the routing backend's port,
+    where nothing listens until a test starts it (the category questions then offer the shipped
+    categories, the bundled backend's own)."""
     catalogue.cache_clear()
-    port = free_port()
-    monkeypatch.setenv("DATA_DIR", str(tmp_path / "assistant"))
-    monkeypatch.setenv("BACKEND_URL", f"http://127.0.0.1:{port}/open311/v2")
+    monkeypatch.setenv("BACKEND_URL", routing_backend.url)
     monkeypatch.delenv("BACKEND_API_KEY", raising=False)
     monkeypatch.delenv("BACKEND_API_KEYS", raising=False)
     monkeypatch.setenv("BACKEND_TIMEOUT_S", "3")
     get_settings.cache_clear()
-    yield port
+    yield
     get_settings.cache_clear()
-
-
-@pytest.fixture
-def start_backend(aiohttp_server, tmp_path, assistant_env):
-    """Starts the project's routing backend on the port the actions use (SQLite in tmp_path)."""
-    async def start():
-        settings = Settings(data_dir=tmp_path / "backend", backend_port=assistant_env)
-        return await aiohttp_server(create_app(settings), port=assistant_env)
-    return start
 
 
 def outbox_entries() -> list:
@@ -458,12 +404,12 @@ def backend_client() -> Open311Client:
     return Open311Client.from_settings(get_settings(), retries=0)
 
 
-async def test_submit_sends_the_report_and_gives_code_and_agency(start_backend):
-    await start_backend()
+async def test_submit_sends_the_report_and_gives_code_and_agency(routing_backend):
+    await routing_backend.start()
     events, said = await submit()
     assert responses(said) == ["utter_report_sent"]
     code = said[0]["report_id"]
-    assert re.fullmatch(r"PA\d{6}", code)
+    assert REPORT_CODE.fullmatch(code)
     assert said[0]["agency"] and said[0]["agency"] != "đang phân công"
     # The finished report is forgotten, so the next complaint starts from nothing.
     assert {e["name"]: e["value"] for e in events} == {slot: None for slot in REPORT_SLOTS}
@@ -479,7 +425,7 @@ async def test_submit_sends_the_report_and_gives_code_and_agency(start_backend):
     assert [r["service_request_id"] for r in mine] == [code]
 
 
-async def test_submit_when_nothing_listens_keeps_the_report_and_a_later_action_sends_it(start_backend):
+async def test_submit_when_nothing_listens_keeps_the_report_and_a_later_action_sends_it(routing_backend):
     events, said = await submit()
     # The truth, not a fake code; and nothing is lost.
     assert responses(said) == ["utter_report_queued"]
@@ -488,19 +434,19 @@ async def test_submit_when_nothing_listens_keeps_the_report_and_a_later_action_s
     assert {e["name"] for e in events} >= {"description", "location", "confirmed"}
 
     # The backend is back: the citizen asks after their report and finds it.
-    await start_backend()
+    await routing_backend.start()
     _, said = await run_action(actions.ActionCheckStatus(),
                                make_tracker("phản ánh của tôi sao rồi", "check_status", active_loop=None))
     assert outbox_entries() == []
     assert responses(said) == ["utter_status"]
     assert said[0]["category_name"] == "Chiếu sáng công cộng"
-    assert re.fullmatch(r"PA\d{6}", said[0]["report_id"])
+    assert REPORT_CODE.fullmatch(said[0]["report_id"])
 
 
-async def test_a_later_submit_sends_the_kept_report_first(start_backend):
+async def test_a_later_submit_sends_the_kept_report_first(routing_backend):
     await submit()
     assert len(outbox_entries()) == 1
-    await start_backend()
+    await routing_backend.start()
     second = {**FILLED, "description": "cột đèn nghiêng sắp đổ trước trường học", "photos": []}
     _, said = await submit(second)
     assert responses(said) == ["utter_report_sent"]
@@ -510,8 +456,8 @@ async def test_a_later_submit_sends_the_kept_report_first(start_backend):
     assert sorted(r["description"] for r in mine) == sorted([COMPLAINT, second["description"]])
 
 
-async def test_submit_refused_by_the_backend_says_why(start_backend):
-    await start_backend()
+async def test_submit_refused_by_the_backend_says_why(routing_backend):
+    await routing_backend.start()
     _, said = await submit({**FILLED, "category": "bia_hoi"})
     assert responses(said) == ["utter_report_rejected"]
     assert said[0]["reason"]
@@ -524,32 +470,32 @@ async def check_status(text: str, typed: Optional[str] = None, sender: str = SEN
                             make_tracker(text, "check_status", entities=entities, active_loop=None, sender=sender))
 
 
-async def test_status_by_code_in_every_typed_form(start_backend):
-    await start_backend()
+async def test_status_by_code_in_every_typed_form(routing_backend):
+    await routing_backend.start()
     _, said = await submit()
-    code = said[0]["report_id"]
+    code, agency = said[0]["report_id"], said[0]["agency"]
     number = int(code[2:])
     for typed in (code, f"pa-{number:06d}", f"PA {number}", f"pa{number}"):
         events, said = await check_status(f"{typed} tới đâu rồi", typed)
         assert responses(said) == ["utter_status"], typed
         assert said[0]["report_id"] == code
         assert said[0]["status_text"] == "đã tiếp nhận, đang chờ phân công"
-        assert said[0]["agency"].startswith(("UBND", "Công ty", "Sở", "Công an"))
+        assert said[0]["agency"] == agency
         assert said[0]["elapsed"] == "vài giây"
         # The code is not kept: the next question without a code lists the citizen's own.
         assert events == [{"event": "slot", "timestamp": None, "name": "report_id", "value": None}]
 
 
-async def test_status_unknown_or_malformed_code(start_backend):
-    await start_backend()
+async def test_status_unknown_or_malformed_code(routing_backend):
+    await routing_backend.start()
     _, said = await check_status("PA 999999 sao rồi", "PA 999999")
     assert responses(said) == ["utter_status_unknown"] and said[0]["report_id"] == "PA999999"
     _, said = await check_status("mã PA0 đâu", "PA0")
     assert responses(said) == ["utter_status_unknown"] and said[0]["report_id"] == "PA0"
 
 
-async def test_status_without_code_lists_only_the_citizens_own_reports(start_backend):
-    await start_backend()
+async def test_status_without_code_lists_only_the_citizens_own_reports(routing_backend):
+    await routing_backend.start()
     _, said = await check_status("phản ánh của tôi sao rồi")
     assert responses(said) == ["utter_status_none"]
     await submit()
@@ -561,7 +507,7 @@ async def test_status_without_code_lists_only_the_citizens_own_reports(start_bac
     assert responses(said) == ["utter_status"]
 
 
-async def test_status_when_the_backend_is_down_says_so(assistant_env):
+async def test_status_when_the_backend_is_down_says_so():
     _, said = await check_status("PA000001 sao rồi", "PA000001")
     assert responses(said) == ["utter_backend_down"]
     _, said = await check_status("phản ánh của tôi sao rồi")

@@ -1,4 +1,5 @@
 """Offline geocoding on the shipped data, and Nominatim through a local stand-in: no network needed."""
+import asyncio
 import time
 from pathlib import Path
 
@@ -10,6 +11,10 @@ from geopy.geocoders import Nominatim
 from bot.area import load_area
 from bot.geocode import LANDMARKS_FILE, NOMINATIM_MIN_DELAY_S, Geocoder, describe_point, parse_coordinates
 from bot.settings import Settings
+from tests.support.places import DA_NANG, THUAN_HOA
+from tests.support.servers import free_port
+
+LAT, LON = THUAN_HOA
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +23,7 @@ def geocoder():
 
 
 def resolve(geocoder, text):
-    return geocoder.resolve_sync(text)
+    return asyncio.run(geocoder.resolve(text))
 
 
 def test_every_landmark_lies_in_its_stated_unit(geocoder):
@@ -60,9 +65,9 @@ def test_osm_named_point(geocoder):
 
 
 @pytest.mark.parametrize("text, lat, lon", [
-    ("16.4637, 107.5909", 16.4637, 107.5909),
-    ("16.4637 107.5909", 16.4637, 107.5909),
-    ("107.5909, 16.4637", 16.4637, 107.5909),
+    (f"{LAT}, {LON}", LAT, LON),
+    (f"{LAT} {LON}", LAT, LON),
+    (f"{LON}, {LAT}", LAT, LON),
     ("https://www.google.com/maps/place/Hu%E1%BA%BF/@16.4697,107.579,17z", 16.4697, 107.579),
     ("https://maps.google.com/?q=16.4697,107.5790", 16.4697, 107.579),
 ])
@@ -74,7 +79,7 @@ def test_typed_coordinates(geocoder, text, lat, lon):
 
 
 def test_typed_coordinates_outside_hue(geocoder):
-    place = resolve(geocoder, "16.054, 108.202")  # Đà Nẵng
+    place = resolve(geocoder, f"{DA_NANG[0]}, {DA_NANG[1]}")
     assert place.unit is None and place.outside_hue
 
 
@@ -119,9 +124,9 @@ async def test_async_resolve(geocoder):
 
 
 async def test_nominatim_failure_falls_back_offline():
-    # A Nominatim server that refuses connections (a closed local port: tests need no network)
-    # must not change the offline answer.
-    refusing = Nominatim(user_agent="hue-tests", domain="127.0.0.1:9", scheme="http", timeout=2)
+    # A Nominatim server that refuses connections (a local port nothing listens on: tests need no
+    # network) must not change the offline answer.
+    refusing = Nominatim(user_agent="hue-tests", domain=f"127.0.0.1:{free_port()}", scheme="http", timeout=2)
     geocoder = Geocoder(Settings(geocoder="nominatim"), nominatim=refusing)
     place = await geocoder.resolve("phuong Vinh Ninh")
     assert place.unit.name == "Thuận Hóa"
@@ -133,7 +138,7 @@ async def test_nominatim_is_asked_at_most_once_a_second(aiohttp_server):
 
     async def search(request):
         calls.append((time.monotonic(), dict(request.query)))
-        return web.json_response([{"place_id": 1, "lat": "16.4637", "lon": "107.5909",
+        return web.json_response([{"place_id": 1, "lat": str(LAT), "lon": str(LON),
                                    "display_name": "Kiệt 45 Nguyễn Huệ, Huế"}])
 
     app = web.Application()
@@ -145,7 +150,7 @@ async def test_nominatim_is_asked_at_most_once_a_second(aiohttp_server):
     first = await geocoder.resolve("kiệt 45 Nguyễn Huệ")
     second = await geocoder.resolve("kiệt 47 Nguyễn Huệ")
     assert first.unit.name == second.unit.name == "Thuận Hóa"
-    assert (first.latitude, first.longitude) == (16.4637, 107.5909)
+    assert (first.latitude, first.longitude) == THUAN_HOA
     assert len(calls) == 2
     # The limiter spaces the starts of the lookups; a few ms of loopback jitter may separate those
     # from the server's clock.
@@ -155,8 +160,8 @@ async def test_nominatim_is_asked_at_most_once_a_second(aiohttp_server):
 
 
 def test_describe_point():
-    place = describe_point(16.4637, 107.5909)
+    place = describe_point(*THUAN_HOA)
     assert place.display == "16.46370, 107.59090 (phường Thuận Hóa)"
     assert place.precise and place.unit.name == "Thuận Hóa"
     assert describe_point(16.75, 107.19) is None  # Quảng Trị
-    assert describe_point(16.054, 108.202) is None  # Đà Nẵng
+    assert describe_point(*DA_NANG) is None

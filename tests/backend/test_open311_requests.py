@@ -4,14 +4,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from bot.categories import category_names
 from bot.settings import DEV_API_KEY
-from tests.support.open311 import API, create, create_at_phu_xuan, show
+from tests.support.open311 import API, at, create, create_at_phu_xuan, show
 from tests.support.places import DA_NANG, HANOI, PHU_XUAN
-
-CATEGORIES = {
-    "moi_truong", "giao_thong", "chieu_sang", "cap_thoat_nuoc", "trat_tu_do_thi", "xay_dung",
-    "cay_xanh", "an_ninh_trat_tu", "hanh_chinh", "khac",
-}
 
 
 async def assert_error(response, status: int, *words: str):
@@ -23,14 +19,12 @@ async def assert_error(response, status: int, *words: str):
         assert word in body[0]["description"]
 
 
-async def test_services_lists_the_ten_categories(client):
+async def test_services_lists_the_categories_in_the_order_citizens_see(client):
     response = await client.get(f"{API}/services.json")
     assert response.status == 200
     services = await response.json()
-    assert {s["service_code"] for s in services} == CATEGORIES
-    lighting = next(s for s in services if s["service_code"] == "chieu_sang")
-    assert lighting["service_name"] == "Chiếu sáng công cộng"
-    assert lighting["metadata"] is False and lighting["type"] == "realtime"
+    assert [(s["service_code"], s["service_name"]) for s in services] == list(category_names().items())
+    assert all(s["metadata"] is False and s["type"] == "realtime" for s in services)
 
 
 async def test_service_definition(client):
@@ -44,7 +38,7 @@ async def test_create_then_show_a_report_at_phu_xuan(client):
     before = datetime.now().astimezone()
     response = await create(
         client,
-        lat=str(PHU_XUAN[0]), long=str(PHU_XUAN[1]), address_string="Cửa Thượng Tứ",
+        **at(PHU_XUAN), address_string="Cửa Thượng Tứ",
         description="Rác ùn ứ cả tuần trước cổng chợ", phone="0905 123 456",
         device_id="telegram", account_id="telegram:42", channel="telegram",
     )
@@ -93,7 +87,7 @@ async def test_several_photos_first_is_media_url(client):
     urls = [f"https://example.org/p{i}.jpg" for i in range(3)]
     response = await client.post(f"{API}/requests.json", data=[
         ("api_key", DEV_API_KEY), ("service_code", "cay_xanh"), ("description", "Cây đổ"),
-        ("lat", str(PHU_XUAN[0])), ("long", str(PHU_XUAN[1])),
+        *at(PHU_XUAN).items(),
         ("media_url", urls[0]), ("media_urls", f"{urls[1]},{urls[2]}"), ("media_url", urls[0]),
     ])
     assert response.status == 201
@@ -123,8 +117,8 @@ async def test_several_photos_first_is_media_url(client):
         ({"address_string": "phường Phú Xuân",
           "media_urls": ",".join(f"https://e.org/{i}.jpg" for i in range(6))}, ["media"]),
         ({"address_string": "số 1 đường Trần Phú, Đà Nẵng"}, ["ward"]),
-        ({"lat": str(DA_NANG[0]), "long": str(DA_NANG[1])}, ["ngoài thành phố Huế", "outside Huế"]),
-        ({"lat": str(HANOI[0]), "long": str(HANOI[1])}, ["outside Huế"]),
+        (at(DA_NANG), ["ngoài thành phố Huế", "outside Huế"]),
+        (at(HANOI), ["outside Huế"]),
     ],
 )
 async def test_bad_creates_are_400_and_store_nothing(client, fields, words):
@@ -139,7 +133,7 @@ async def test_a_lone_less_than_sign_is_text_not_html(client):
 
 @pytest.mark.parametrize("key", [None, "", "wrong-key"])
 async def test_create_needs_a_valid_api_key(client, key):
-    form = {"service_code": "moi_truong", "description": "x", "lat": str(PHU_XUAN[0]), "long": str(PHU_XUAN[1])}
+    form = {"service_code": "moi_truong", "description": "x", **at(PHU_XUAN)}
     if key is not None:
         form["api_key"] = key
     await assert_error(await client.post(f"{API}/requests.json", data=form), 403, "api_key")
@@ -152,7 +146,7 @@ async def test_configured_keys_replace_the_development_key(aiohttp_client, setti
     from backend import create_app
 
     client = await aiohttp_client(create_app(replace(settings, backend_api_keys=("k1", "k2"))))
-    form = {"service_code": "moi_truong", "lat": str(PHU_XUAN[0]), "long": str(PHU_XUAN[1])}
+    form = {"service_code": "moi_truong", **at(PHU_XUAN)}
     await assert_error(
         await client.post(f"{API}/requests.json", data={**form, "api_key": DEV_API_KEY}), 403
     )

@@ -8,9 +8,9 @@
   on a developer's machine without them and fail under CI=true (applied in tests/conftest.py).
 - `rasa_app`: Rasa's app factory serving one channel, a scripted assistant in place of the model.
 - `telegram`, `zalo`: stand-ins of the platforms' APIs, and what the platforms post to webhooks.
-- `open311`: filing reports on the routing backend from a test.
+- `open311`: the routing backend on a port of its own, or reports filed on it from a test.
 - `stack`: the project's commands as subprocesses (`run_module`), the whole assistant
   (`running_stack`) with what its backend keeps.
 - `conversation`: citizens that file a report through the REST channel, Telegram or Zalo.
-- `trackers`: hand-built Rasa trackers for the custom actions.
+- `trackers`: hand-built Rasa trackers for the custom actions, and the slots they hold.
 """

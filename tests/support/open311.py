@@ -1,10 +1,44 @@
-"""Filing reports on the routing backend from a test (an aiohttp test client of the backend)."""
+"""The routing backend in a test: served on a port of its own (`RoutingBackend`, the
+`routing_backend` fixture of tests/conftest.py), or reports filed on it through an aiohttp test
+client (`create`, `create_at_phu_xuan`, `show`)."""
 from __future__ import annotations
 
-from bot.settings import DEV_API_KEY
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+from aiohttp import web
+
+from backend import create_app
+from bot.settings import DEV_API_KEY, Settings
 from tests.support.places import PHU_XUAN
+from tests.support.servers import free_port, serve
 
 API = "/open311/v2"
+
+
+class RoutingBackend:
+    """The project's routing backend on SQLite under `data_dir`, on a port chosen now and served
+    from `start()` on: the assistant can be pointed at it while nothing listens yet."""
+
+    def __init__(self, data_dir: Path) -> None:
+        port = free_port()
+        self.settings = Settings(data_dir=data_dir, backend_port=port)
+        self.url = self.settings.effective_backend_url  # the Open311 base the assistant uses
+        self._runner: Optional[web.AppRunner] = None
+
+    async def start(self) -> Settings:
+        """Serves the backend; Settings that point the assistant at it."""
+        self._runner, _ = await serve(create_app(self.settings), self.settings.backend_port)
+        return self.settings
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+
+def at(lat_lon: Tuple[float, float]) -> Dict[str, str]:
+    """The form fields of a position (tests.support.places)."""
+    return {"lat": str(lat_lon[0]), "long": str(lat_lon[1])}
 
 
 async def create(client, **fields):
@@ -18,7 +52,7 @@ async def create(client, **fields):
 
 async def create_at_phu_xuan(client, **fields) -> str:
     """A report pinned in Phường Phú Xuân; its code."""
-    response = await create(client, lat=str(PHU_XUAN[0]), long=str(PHU_XUAN[1]), **fields)
+    response = await create(client, **at(PHU_XUAN), **fields)
     assert response.status == 201, await response.text()
     return (await response.json())[0]["service_request_id"]
 
