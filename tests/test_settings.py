@@ -5,6 +5,7 @@ import pytest
 
 from bot.settings import SettingsError, load_settings
 from tests.support.stack import run_module
+from tools.supervise import print_welcome
 
 
 @pytest.mark.parametrize(
@@ -48,3 +49,13 @@ def test_a_process_with_a_bad_setting_stops_with_its_name_and_no_traceback(modul
     assert result.returncode != 0
     assert "GEOCODER must be one of offline, nominatim" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_banner_names_the_open311_server_actually_used(capsys):
+    print_welcome(load_settings({}))
+    bundled = capsys.readouterr().out
+    assert "Routing backend: http://127.0.0.1:8000/open311/v2/services.json" in bundled
+    print_welcome(load_settings({"BACKEND_URL": "https://open311.example.org/open311/v2/"}))
+    elsewhere = capsys.readouterr().out
+    assert "Routing backend: https://open311.example.org/open311/v2/services.json" in elsewhere
+    assert "127.0.0.1:8000" not in elsewhere

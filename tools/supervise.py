@@ -166,7 +166,8 @@ def print_welcome(settings: Settings) -> None:
         "Trợ lý phản ánh hiện trường Huế is running.",
         f"  Web chat:        {base}/webhooks/web/",
         f"  Rasa HTTP API:   {base}  (REST channel: {base}/webhooks/rest/webhook)",
-        f"  Routing backend: http://127.0.0.1:{settings.backend_port}/open311/v2/services.json",
+        f"  Routing backend: {settings.effective_backend_url}/services.json"
+        + ("  (BACKEND_URL: not started here)" if settings.backend_url else ""),
         f"  Telegram:        {telegram_state(settings)}",
         f"  Zalo:            {off_or_on(settings.zalo_off_reason())}",
         "Press Ctrl-C to stop everything.",
