@@ -12,14 +12,11 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -29,6 +26,7 @@ import numpy
 import yaml
 
 from bot.settings import PROJECT_ROOT
+from tools.processes import free_ports, start_group, stop_group, wait_until_up
 
 logger = logging.getLogger("bench")
 
@@ -141,43 +139,9 @@ def report(emit, assistant: str, run: Run, concurrency: int, context: Dict) -> D
 
 # --- servers ------------------------------------------------------------------------------------
 
-def free_ports(count: int) -> List[int]:
-    """Ports free on loopback now; the sockets stay open until all are chosen, so they differ."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-
-
 def wait_for(url: str, processes: Sequence[subprocess.Popen], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in processes):
-            raise RuntimeError(f"a server exited before {url} answered; see the log above")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer within {timeout_s:.0f} s")
-
-
-def start(command: List[str], **kwargs) -> subprocess.Popen:
-    # A session of its own, so that a stuck server can be killed with whatever it started.
-    return subprocess.Popen(command, start_new_session=True, **kwargs)
-
-
-def stop(processes: Sequence[subprocess.Popen]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    if not wait_until_up(url, processes, timeout_s):
+        raise RuntimeError(f"{url} did not answer within {timeout_s:.0f} s; see the log above")
 
 
 def forward(stream, ready: threading.Event, marker: str) -> None:
@@ -196,7 +160,7 @@ def our_stack(timeout_s: float = 300) -> Iterator[str]:
         env = {**os.environ, **CHILD_ENV, **{k: str(v) for k, v in ports.items()},
                "DATA_DIR": data_dir, "PYTHONPATH": str(PROJECT_ROOT)}
         env.pop("HOST", None)  # loopback only
-        process = start([sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=env,
+        process = start_group([sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=env,
                         stdout=subprocess.PIPE, text=True)
         ready = threading.Event()
         threading.Thread(target=forward, args=(process.stdout, ready, "is running"),
@@ -208,7 +172,7 @@ def our_stack(timeout_s: float = 300) -> Iterator[str]:
                     raise RuntimeError("our stack did not start; see the log above")
             yield f"http://127.0.0.1:{ports['RASA_PORT']}"
         finally:
-            stop([process])  # bot.cli stops its children on SIGTERM
+            stop_group(process)
 
 
 def stock_project() -> Path:
@@ -242,9 +206,9 @@ def stock_stack(project: Path, timeout_s: float = 300) -> Iterator[str]:
         endpoints.write_text(yaml.safe_dump(
             {"action_endpoint": {"url": f"http://127.0.0.1:{actions_port}/webhook"}}))
         processes = [
-            start([sys.executable, "-m", "rasa", "run", "actions", "--port", str(actions_port)],
+            start_group([sys.executable, "-m", "rasa", "run", "actions", "--port", str(actions_port)],
                   cwd=project, env=env, stdout=sys.stderr),
-            start([sys.executable, "-m", "rasa", "run", "--enable-api", "--model", "models",
+            start_group([sys.executable, "-m", "rasa", "run", "--enable-api", "--model", "models",
                    "--endpoints", str(endpoints), "--interface", "127.0.0.1",
                    "--port", str(rasa_port)], cwd=project, env=env, stdout=sys.stderr),
         ]
@@ -253,7 +217,8 @@ def stock_stack(project: Path, timeout_s: float = 300) -> Iterator[str]:
             wait_for(f"http://127.0.0.1:{rasa_port}/status", processes, timeout_s)
             yield f"http://127.0.0.1:{rasa_port}"
         finally:
-            stop(processes)
+            for process in processes:
+                stop_group(process)
 
 
 # --- the benchmark ------------------------------------------------------------------------------

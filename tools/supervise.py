@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Dict, List, Optional
 from urllib.parse import urlsplit
@@ -20,6 +18,7 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from bot.settings import DEV_API_KEY, PROJECT_ROOT, Settings
+from tools.processes import port_in_use, wait_until_up
 
 logger = logging.getLogger(__name__)
 
@@ -87,25 +86,6 @@ def health_urls(settings: Settings) -> Dict[str, str]:
     }
 
 
-def port_in_use(port: int) -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def wait_until_up(url: str, process: subprocess.Popen, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status < 500:
-                    return True
-        except OSError:
-            time.sleep(0.5)
-    return False
-
-
 def stop(processes: Dict[str, subprocess.Popen]) -> None:
     for process in processes.values():
         if process.poll() is None:
@@ -143,7 +123,7 @@ def run(settings: Settings, model: Path) -> int:
                       f"stop it or choose another port in the environment", file=sys.stderr)
                 return 1
             processes[name] = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
-            if not wait_until_up(urls[name], processes[name], timeouts[name]):
+            if not wait_until_up(urls[name], [processes[name]], timeouts[name]):
                 print(f"error: the {name} did not start; see its log above", file=sys.stderr)
                 return 1
         print_welcome(settings)

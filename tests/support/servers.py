@@ -3,12 +3,13 @@ own, and waiting until something has happened."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
-from typing import Any, Awaitable, Callable, List, Optional, Tuple, TypeVar
+from typing import Any, Awaitable, Callable, Optional, Tuple, TypeVar
 
 from aiohttp import web
+
+from tools.processes import free_ports
 
 T = TypeVar("T")
 S = TypeVar("S", bound="Standin")
@@ -16,19 +17,7 @@ S = TypeVar("S", bound="Standin")
 
 def free_port() -> int:
     """A port nothing listens on right now (on 127.0.0.1)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_ports(count: int) -> List[int]:
-    """`count` different free ports."""
-    ports: List[int] = []
-    while len(ports) < count:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
+    return free_ports(1)[0]
 
 
 async def serve(app: web.Application, port: int = 0) -> Tuple[web.AppRunner, str]:

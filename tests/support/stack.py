@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -29,7 +28,7 @@ from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional
 import requests
 
 from bot.settings import DEV_API_KEY, PROJECT_ROOT
-from tests.support.servers import free_ports
+from tools.processes import free_ports, start_group, stop_group
 
 READY_LINE = "is running"
 START_TIMEOUT_S = 300  # the Rasa server loads the model in 20-60 s on 2 cores; training takes more
@@ -88,24 +87,6 @@ class Stack:
         return report
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        # SIGTERM to the CLI stops its children too (bot.cli turns it into Ctrl-C); the group
-        # signal reaches them even if the CLI itself is stuck.
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        pass
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait(timeout=10)
-
-
 # A developer's shell may point the assistant at another backend, another model folder or
 # expose it: never in a test.
 DEVELOPER_VARIABLES = (
@@ -139,10 +120,9 @@ def running_stack(data_dir: Path, *, env: Optional[Mapping[str, str]] = None,
     data_dir.mkdir(parents=True, exist_ok=True)
     ports = {"RASA_PORT": str(rasa_port), "ACTIONS_PORT": str(actions_port),
              "BACKEND_PORT": str(backend_port), "DATA_DIR": str(data_dir)}
-    process = subprocess.Popen(
+    process = start_group(
         [sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=child_env({**ports, **(env or {})}),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-        start_new_session=True,  # its own process group, so that all of it can be stopped
     )
     stack = Stack(rasa_port, actions_port, backend_port, data_dir, process)
     ready = threading.Event()
@@ -166,5 +146,5 @@ def running_stack(data_dir: Path, *, env: Optional[Mapping[str, str]] = None,
                 raise RuntimeError(f"the stack did not start in {timeout_s:.0f} s:\n{stack.output()}")
         yield stack
     finally:
-        _stop(process)
+        stop_group(process)
         reader.join(timeout=5)
