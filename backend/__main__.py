@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from aiohttp import web
@@ -18,6 +19,8 @@ def main() -> None:
         settings = get_settings()
     except SettingsError as exc:
         sys.exit(f"error: {exc}")
+    # Its database holds citizens' phone numbers: readable by this service's user only.
+    os.umask(0o077)
     if not settings.backend_api_keys:
         # Only the public development key is ever printed; real keys stay in the environment.
         print(f"BACKEND_API_KEYS is unset: development api_key is {DEV_API_KEY}", flush=True)

@@ -12,16 +12,16 @@ from bot.settings import Settings
 from . import api, db
 from .appkeys import AREA, DIRECTORY, MEDIA, SESSIONS, SETTINGS
 from .directory import load_directory
-from .errors import open311_errors
+from .errors import logged_path, open311_errors
 from .media import MediaStore
 
 
 class AccessLogger(AbstractAccessLogger):
-    """Path without the query string: GET callers may put their api_key there."""
+    """One line a request, its path as `logged_path` gives it."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
-            "%s %s %s %.0fms [%s]", request.method, request.path, response.status, time * 1000,
+            "%s %s %s %.0fms [%s]", request.method, logged_path(request), response.status, time * 1000,
             response.headers.get("X-Request-Id", "-"),
         )
 

@@ -24,6 +24,12 @@ _HTTP_DESCRIPTIONS = {
 }
 
 
+def logged_path(request: web.BaseRequest) -> str:
+    """The path as sent, still percent-encoded: a decoded `%0a` would forge a line in the log. The
+    query string is left out, since GET callers may put their api_key there."""
+    return request.rel_url.raw_path
+
+
 class Open311Error(Exception):
     def __init__(self, status: int, vietnamese: str, english: str) -> None:
         super().__init__(english)
@@ -55,17 +61,17 @@ async def open311_errors(request: web.Request, handler) -> web.StreamResponse:
     try:
         response = await handler(request)
     except Open311Error as exc:
-        log.info("refused %s %s [%s]: %s", request.method, request.path, request_id, exc)
+        log.info("refused %s %s [%s]: %s", request.method, logged_path(request), request_id, exc)
         response = exc.response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         vietnamese, english = _HTTP_DESCRIPTIONS.get(exc.status, ("Yêu cầu không hợp lệ.", exc.reason))
-        log.info("refused %s %s [%s]: %s", request.method, request.path, request_id, exc.status)
+        log.info("refused %s %s [%s]: %s", request.method, logged_path(request), request_id, exc.status)
         response = error_response(exc.status, f"{vietnamese} / {english}")
     except Exception:
         # Input is validated before it reaches the database, so this is our bug or an outage.
-        log.exception("failed %s %s [%s]", request.method, request.path, request_id)
+        log.exception("failed %s %s [%s]", request.method, logged_path(request), request_id)
         response = error_response(500, "Lỗi hệ thống, vui lòng thử lại sau. / Internal error.")
     response.headers["X-Request-Id"] = request_id
     return response

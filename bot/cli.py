@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -89,6 +90,12 @@ def export_misses(settings: Settings, out: Path, clear: bool) -> int:
     return 0
 
 
+def private_files() -> None:
+    """Files the services write from now on (reports with phone numbers, the outbox, missed
+    messages) are readable by their own user only; the children inherit the mask."""
+    os.umask(0o077)
+
+
 def _interrupt(*_: object) -> None:
     # SIGTERM (CI, systemd, a test's terminate()) stops the children like Ctrl-C does.
     raise KeyboardInterrupt
@@ -117,6 +124,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return export_misses(settings, args.out, args.clear)
         settings.check_exposure()
         model = train(settings, if_missing=True)
+        private_files()
         signal.signal(signal.SIGTERM, _interrupt)
         return supervise.run(settings, model)
     except SettingsError as exc:

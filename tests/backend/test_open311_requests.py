@@ -313,3 +313,14 @@ def test_access_log_leaves_out_the_query_string(caplog):
         AccessLogger(logging.getLogger("access-test"), "").log(request, web.Response(), 0.002)
     assert f"GET {API}/requests.json 200" in caplog.text
     assert "s3cret" not in caplog.text
+
+
+async def test_a_newline_in_the_url_cannot_forge_a_log_line(client, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        response = await client.get(f"{API}/requests/PA1%0a2026-12-03 INFO backend.api: created PA000999.json")
+    assert response.status == 404
+    refused = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused")]
+    assert refused and all("\n" not in line for line in refused)
+    assert "%0a" in refused[0].lower()

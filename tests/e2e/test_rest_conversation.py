@@ -131,3 +131,12 @@ def test_two_misunderstandings_in_a_row_offer_the_menu(stack):
     assert "nói cách khác" in text(first) and not payloads(first), first
     second = citizen.say("lkjsdf")
     assert "/report_issue" in payloads(second) and "/check_status" in payloads(second), second
+
+
+def test_what_the_stack_keeps_on_disk_only_its_own_user_can_read(stack, filed):
+    # The backend's database holds citizens' phone numbers; the outbox and the missed messages
+    # what they wrote: nobody else on the host may read them.
+    kept = [path for path in stack.data_dir.rglob("*") if path.is_file()]
+    assert any(path.name == "backend.sqlite3" for path in kept), kept
+    readable_by_others = [path for path in kept if path.stat().st_mode & 0o077]
+    assert not readable_by_others
