@@ -147,13 +147,14 @@ def parse_datetime(value: str, name: str) -> datetime:
     """A W3C/ISO 8601 date(time) as naive UTC, the way the database stores times."""
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=VIETNAM)
+        # The first and last days of the calendar have no UTC time on the other side of midnight.
+        return parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError):
         raise bad_request(
             f"Thời điểm {name} không hợp lệ.", f"{name} must be an ISO 8601 date and time."
         ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=VIETNAM)
-    return parsed.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def local_time(value: datetime) -> datetime:
@@ -201,7 +202,8 @@ def parse_filter(query: MultiMapping[str]) -> ReportFilter:
     if any(status not in STATUSES for status in statuses):
         raise bad_request("Trạng thái phải là open hoặc closed.", "status must be open or closed.")
     raw_limit = (query.get("limit", "") or "").strip()
-    if raw_limit and not (raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_LIMIT):
+    # isdigit() alone admits "²" and other digits int() refuses.
+    if raw_limit and not (raw_limit.isascii() and raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_LIMIT):
         raise bad_request(
             f"limit phải từ 1 đến {MAX_LIMIT}.", f"limit must be between 1 and {MAX_LIMIT}."
         )

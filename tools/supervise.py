@@ -61,7 +61,9 @@ def write_endpoints(settings: Settings) -> Path:
 def commands(settings: Settings, model: Path, endpoints_path: Path) -> Dict[str, List[str]]:
     rasa = [sys.executable, "-m", "tools.rasa_server", "run", "--enable-api", "--model", str(model),
             "--endpoints", str(endpoints_path), "--credentials", "credentials.yml",
-            "--interface", settings.host, "--port", str(settings.rasa_port), "--cors", "*"]
+            "--interface", settings.host, "--port", str(settings.rasa_port)]
+    # No --cors: the web chat is served by this server itself, and any other origin allowed in
+    # would let a web page open in a browser on the host read the trackers through the API.
     if settings.rasa_api_token:
         rasa += ["--auth-token", settings.rasa_api_token]
     return {

@@ -140,3 +140,14 @@ def test_what_the_stack_keeps_on_disk_only_its_own_user_can_read(stack, filed):
     assert any(path.name == "backend.sqlite3" for path in kept), kept
     readable_by_others = [path for path in kept if path.stat().st_mode & 0o077]
     assert not readable_by_others
+
+
+def test_a_page_of_another_origin_cannot_read_the_assistant_s_api(stack):
+    origin = {"Origin": "http://evil.example"}
+    preflight = requests.options(f"{stack.rasa_url}/conversations/someone/tracker",
+                                 headers={**origin, "Access-Control-Request-Method": "GET"}, timeout=10)
+    read = requests.get(f"{stack.rasa_url}/status", headers=origin, timeout=10)
+    for response in (preflight, read):
+        assert "Access-Control-Allow-Origin" not in response.headers, response.headers
+    # The web chat, served from the same origin, still works without CORS.
+    assert requests.get(stack.webchat_url, timeout=10).status_code == 200
