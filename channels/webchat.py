@@ -135,7 +135,7 @@ class WebChatInput(InputChannel):
         async def webhook(request: Request) -> HTTPResponse:
             try:
                 body = json.loads(request.body or b"null")
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested too deep
                 body = None
             if not isinstance(body, dict) or not (sender := _sender(body.get("sender"))):
                 return _error(MSG_BAD_REQUEST, 400)

@@ -69,7 +69,7 @@ class TelegramInput(InputChannel):
                 return response.json({"error": "wrong secret token"}, status=403)
             try:
                 update = Update.de_json(json.loads(request.body), updates.bot)
-            except (ValueError, TypeError, KeyError, AttributeError):
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
                 return response.json({"error": "not a Telegram update"}, status=400)
             await updates.handle(update)
             return response.json({"ok": True})

@@ -293,3 +293,13 @@ async def test_polling_mode_forwards_updates_to_the_webhook(backend, telegram_ap
     assert [m.text for m in app.assistant.received] == ["xin chào", "/affirm"]
     methods = [name for name, _ in telegram_api.calls]
     assert methods.index("deleteWebhook") < methods.index("getUpdates")
+
+
+@pytest.mark.parametrize("body", [b"[]", b"[" * 100_000 + b"]" * 100_000, b"\xff\xfe"])
+async def test_a_body_that_is_no_update_is_refused_and_the_channel_goes_on(rasa, telegram_api, body):
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{rasa.url}/webhooks/telegram/webhook", data=body,
+                             headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as response:
+            assert response.status == 400
+    assert await post(rasa, message_update(1, text="xin chào")) == 200
+    assert [m.text for m in rasa.assistant.received] == ["xin chào"]

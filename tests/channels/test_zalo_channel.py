@@ -192,3 +192,14 @@ async def test_channel_is_off_when_its_variables_are_unset(caplog, backend):
         assert await post(app, text) == 503
     assert app.assistant.received == []
     assert "Zalo channel is off" in caplog.text
+
+
+@pytest.mark.parametrize("body", [b"[]", b"[" * 100_000 + b"]" * 100_000, b"\xff\xfe"])
+async def test_a_body_that_is_no_event_is_refused_and_the_channel_goes_on(rasa, zalo_api, body):
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{rasa.url}/webhooks/zalo/webhook", data=body,
+                             headers={"X-ZEvent-Signature": "mac=" + "0" * 64}) as response:
+            assert response.status == 403
+    assert await post(rasa, event("user_send_text", "m1", text="xin chào")) == 200
+    await settled(rasa)
+    assert [m.text for m in rasa.assistant.received] == ["xin chào"]

@@ -171,3 +171,10 @@ async def test_no_way_out_of_the_static_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(webchat_module, "STATIC_DIR", tmp_path / "static")
     res = await webchat_module._static_file("../secret.js")
     assert res.status == 404
+
+
+@pytest.mark.parametrize("body", [b"[]", b"[" * 100_000 + b"]" * 100_000, b"\xff\xfe"])
+def test_a_body_that_is_no_message_gets_a_clear_refusal(page_url, body):
+    res = requests.post(page_url + "webhook", data=body, headers={"Content-Type": "application/json"})
+    assert res.status_code == 400
+    assert res.json()["error"]
