@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from typing import Any, Awaitable, Callable, Dict, Optional, Union
 
 from cachetools import TTLCache
@@ -34,6 +35,10 @@ SIGNATURE_HEADER = "X-ZEvent-Signature"
 TEXT_LIMIT = 2000  # Zalo's limit for a text message
 # Zalo redelivers an event it thinks was lost: its id is remembered this long (MEMORY ids at most).
 REDELIVERY_S = 24 * 3600
+# A signed event older than the memory of ids could be a replay that would be handled twice;
+# one from the future is a forged or badly clocked one. Zalo delivers within seconds.
+MAX_EVENT_AGE_S = 3600
+MAX_CLOCK_SKEW_S = 300
 FOR_ASSISTANT = {"user_send_text", "user_send_image", "user_send_location"}
 # Content the assistant cannot read; every other event (follow, the OA's own messages...) is
 # acknowledged and left alone.
@@ -47,6 +52,15 @@ UNSUPPORTED = (
 FAILED = "Xin lỗi, mình đang gặp sự cố. Bạn thử lại sau ít phút nhé."
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+def fresh(event: Dict[str, Any], now_s: float) -> bool:
+    """Whether the event's `timestamp` (milliseconds) is recent enough to handle."""
+    try:
+        age_s = now_s - int(str(event["timestamp"])) / 1000
+    except (KeyError, ValueError):
+        return False
+    return -MAX_CLOCK_SKEW_S <= age_s <= MAX_EVENT_AGE_S
 
 
 def signature_ok(header: str, body: bytes, settings: Settings) -> bool:
@@ -135,6 +149,11 @@ class ZaloInput(InputChannel):
             event = json.loads(request.body)
             if not isinstance(event, dict):
                 return response.json({"error": "not a Zalo event"}, status=400)
+            if not fresh(event, time.time()):
+                # 200 all the same: Zalo would only redeliver what must not be handled.
+                logger.warning("Zalo event ignored: its timestamp %r is not within the last hour",
+                               str(event.get("timestamp"))[:20])
+                return response.json({"ok": True, "ignored": "stale"})
             events.accept(event)
             return response.json({"ok": True})
 

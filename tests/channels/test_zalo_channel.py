@@ -203,3 +203,14 @@ async def test_a_body_that_is_no_event_is_refused_and_the_channel_goes_on(rasa, 
     assert await post(rasa, event("user_send_text", "m1", text="xin chào")) == 200
     await settled(rasa)
     assert [m.text for m in rasa.assistant.received] == ["xin chào"]
+
+
+@pytest.mark.parametrize("age_s", [2 * 3600, -3600])
+async def test_a_signed_event_from_hours_ago_or_from_the_future_is_not_handled(rasa, zalo_api, age_s):
+    # A captured event replayed later would otherwise reach the assistant again.
+    old = event("user_send_text", f"m-{age_s}", text="đèn đường hỏng")
+    old["timestamp"] = str(int((time.time() - age_s) * 1000))
+    assert await post(rasa, old) == 200
+    assert await post(rasa, event("user_send_text", "m-now", text="xin chào")) == 200
+    await settled(rasa)
+    assert [m.text for m in rasa.assistant.received] == ["xin chào"]
