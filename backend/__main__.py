@@ -7,7 +7,7 @@ import sys
 
 from aiohttp import web
 
-from bot.settings import DEV_API_KEY, SettingsError, get_settings
+from bot.settings import DEV_API_KEY, DEV_OPERATOR_KEY, SettingsError, get_settings
 
 from . import create_app
 from .app import AccessLogger
@@ -24,6 +24,9 @@ def main() -> None:
     if not settings.backend_api_keys:
         # Only the public development key is ever printed; real keys stay in the environment.
         print(f"BACKEND_API_KEYS is unset: development api_key is {DEV_API_KEY}", flush=True)
+    if settings.development_keys:
+        print(f"BACKEND_OPERATOR_KEYS is unset: development operator api_key is {DEV_OPERATOR_KEY}",
+              flush=True)
     print(
         f"Open311 routing backend on http://{settings.host}:{settings.backend_port}/open311/v2",
         flush=True,

@@ -14,12 +14,12 @@ from bot.report_codes import report_number
 
 from . import lifecycle
 from .appkeys import AREA, DIRECTORY, MEDIA, SESSIONS, SETTINGS
-from .auth import given_key, require_api_key
+from .auth import given_key, require_api_key, state_changer, wrong_agency
 from .errors import REQUEST_ID, Open311Error, bad_request, not_found
 from .forms import local_time, parse_filter, parse_new_report, parse_note, to_w3c
 from .locate import route
 from .media import CONTENT_TYPES
-from .queries import change_state, create_report, get_report, list_reports
+from .queries import WrongAgency, change_state, create_report, get_report, list_reports
 from .schema import Report
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,11 @@ async def list_requests(request: web.Request) -> web.Response:
     filters = parse_filter(request.query)
     if filters.account_id or filters.device_id:
         # Whose reports these are is personal: only the assistant (or an operator) may ask.
-        require_api_key(given_key(request), app[SETTINGS].effective_backend_api_keys)
+        settings = app[SETTINGS]
+        require_api_key(
+            given_key(request),
+            settings.effective_backend_api_keys + settings.effective_backend_operator_keys,
+        )
     async with app[SESSIONS]() as session:
         reports = await list_reports(session, filters)
     names = _service_names(app)
@@ -148,7 +152,12 @@ async def show(request: web.Request) -> web.Response:
 async def set_state(request: web.Request) -> web.Response:
     app = request.app
     form = await _form(request)
-    require_api_key(given_key(request, form), app[SETTINGS].effective_backend_api_keys)
+    settings = app[SETTINGS]
+    # Operators change any report, an agency only its own; the assistant's keys none (403).
+    agency = state_changer(
+        given_key(request, form), settings.effective_backend_operator_keys,
+        settings.backend_agency_keys, settings.effective_backend_api_keys,
+    )
     number = _number(request)
     state = (form.get("state") or "").strip().lower()
     if state not in lifecycle.STATES:
@@ -156,11 +165,14 @@ async def set_state(request: web.Request) -> web.Response:
             "Trạng thái xử lý không hợp lệ.", f"state must be one of: {', '.join(lifecycle.STATES)}."
         )
     note = parse_note(form)
-    async with app[SESSIONS]() as session, session.begin():
-        report = await change_state(session, number, state, note, _now())
+    try:
+        async with app[SESSIONS]() as session, session.begin():
+            report = await change_state(session, number, state, note, _now(), agency_id=agency)
+    except WrongAgency as exc:
+        raise wrong_agency() from exc
     if report is None:
         raise not_found("Không tìm thấy phản ánh này.", "No such service request.")
-    log.info("%s is now %s [%s]", report.code, state, request[REQUEST_ID])
+    log.info("%s is now %s, by %s [%s]", report.code, state, agency or "an operator", request[REQUEST_ID])
     return web.json_response([report_json(app, report, _service_names(app))])
 
 

@@ -77,14 +77,23 @@ async def list_reports(session: AsyncSession, filters: ReportFilter) -> List[Rep
     return list((await session.execute(query)).scalars())
 
 
+class WrongAgency(Exception):
+    """The report belongs to another agency than the one whose key asked to change it."""
+
+
 async def change_state(
-    session: AsyncSession, number: int, state: str, note: Optional[str], now: datetime
+    session: AsyncSession, number: int, state: str, note: Optional[str], now: datetime,
+    agency_id: Optional[str] = None,
 ) -> Optional[Report]:
+    """The report with its new state, None if there is none; with `agency_id`, WrongAgency
+    (nothing changed) unless the report is that agency's."""
     # Row lock on PostgreSQL so two operators' changes apply one after the other.
     query = select(Report).where(Report.id == number).with_for_update()
     report = (await session.execute(query)).scalar_one_or_none()
     if report is None:
         return None
+    if agency_id is not None and report.agency_id != agency_id:
+        raise WrongAgency(report.code)
     report.state = state
     report.status_notes = lifecycle.status_notes(state, report.agency_name, note)
     report.updated_at = now

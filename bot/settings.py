@@ -11,13 +11,20 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping, Optional, Tuple
+from typing import FrozenSet, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
+
+import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Used only when BACKEND_API_KEYS is unset, i.e. on a developer's machine; printed at start.
 DEV_API_KEY = "dev-key-hue-phan-anh"
+# Used only when BACKEND_OPERATOR_KEYS is unset: may change any report's state; printed at start.
+DEV_OPERATOR_KEY = "dev-operator-key-hue-phan-anh"
+
+# The agency directory, read here only for its ids (BACKEND_AGENCY_KEYS names them).
+AGENCIES_FILE = PROJECT_ROOT / "backend" / "data" / "agencies.yml"
 
 DEFAULT_TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_ZALO_API_BASE_URL = "https://openapi.zalo.me"
@@ -97,6 +104,48 @@ def _list(env: Mapping[str, str], name: str) -> Tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
 
 
+def agency_ids(path: Path = AGENCIES_FILE) -> FrozenSet[str]:
+    """The agency ids of the directory: its city bodies, and each unit's committee and police
+    ("ubnd_<code>", "ca_<code>", as backend/directory.py derives them)."""
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f) or {}
+    ids = {str(body["id"]) for body in data.get("city_bodies") or [] if isinstance(body, dict) and body.get("id")}
+    for unit in data.get("units") or []:
+        if isinstance(unit, dict) and unit.get("code"):
+            ids.update({f"ubnd_{unit['code']}", f"ca_{unit['code']}"})
+    return frozenset(ids)
+
+
+def _agency_keys(env: Mapping[str, str]) -> Tuple[Tuple[str, str], ...]:
+    """BACKEND_AGENCY_KEYS: `agency_id=key,...`, each id one of the directory's. Messages name
+    the entry by position and agency id, never the key."""
+    entries = [part.strip() for part in env.get("BACKEND_AGENCY_KEYS", "").split(",") if part.strip()]
+    if not entries:
+        return ()
+    known = agency_ids()
+    pairs = []
+    owner: dict = {}
+    for number, entry in enumerate(entries, 1):
+        agency, sep, key = (part.strip() for part in entry.partition("="))
+        if not (sep and agency and key):
+            which = f" ({agency}=…)" if sep and agency else ""
+            raise SettingsError(
+                f"BACKEND_AGENCY_KEYS entry {number}{which} must be agency_id=key (comma-separated entries)"
+            )
+        if agency not in known:
+            raise SettingsError(
+                f"BACKEND_AGENCY_KEYS entry {number} names unknown agency id {agency!r} "
+                "(see the ids of backend/data/agencies.yml)"
+            )
+        if owner.setdefault(key, agency) != agency:
+            raise SettingsError(
+                f"BACKEND_AGENCY_KEYS entry {number} gives {agency!r} the key of {owner[key]!r}: "
+                "each agency needs its own key"
+            )
+        pairs.append((agency, key))
+    return tuple(pairs)
+
+
 def _telegram_api_base_url(env: Mapping[str, str]) -> str:
     url = _url(env, "TELEGRAM_API_BASE_URL", ("http", "https"))
     if url is None:
@@ -146,7 +195,9 @@ class Settings:
 
     # Routing backend (server side)
     database_url: Optional[str] = None  # None: SQLite file under data_dir
-    backend_api_keys: Tuple[str, ...] = ()
+    backend_api_keys: Tuple[str, ...] = ()  # the assistant's: create, read, upload photos
+    backend_operator_keys: Tuple[str, ...] = ()  # IOC operators: change any report's state
+    backend_agency_keys: Tuple[Tuple[str, str], ...] = ()  # (agency_id, key): that agency's reports
     backend_public_url: Optional[str] = None  # base of photo URLs handed out; None: local URL
 
     # Routing backend (as the assistant sees it)
@@ -188,6 +239,18 @@ class Settings:
     @property
     def effective_backend_api_keys(self) -> Tuple[str, ...]:
         return self.backend_api_keys or (DEV_API_KEY,)
+
+    @property
+    def development_keys(self) -> bool:
+        """No backend key of any role is set: a developer's machine, where the public development
+        keys stand in. Once one role has real keys, a forgotten other role gets none."""
+        return not (self.backend_api_keys or self.backend_operator_keys or self.backend_agency_keys)
+
+    @property
+    def effective_backend_operator_keys(self) -> Tuple[str, ...]:
+        if self.backend_operator_keys or not self.development_keys:
+            return self.backend_operator_keys
+        return (DEV_OPERATOR_KEY,)
 
     @property
     def effective_backend_url(self) -> str:
@@ -251,6 +314,8 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         models_dir=Path(env.get("MODELS_DIR") or PROJECT_ROOT / "models"),
         database_url=_url(env, "DATABASE_URL", ("postgresql", "postgres", "sqlite")),
         backend_api_keys=_list(env, "BACKEND_API_KEYS"),
+        backend_operator_keys=_list(env, "BACKEND_OPERATOR_KEYS"),
+        backend_agency_keys=_agency_keys(env),
         backend_public_url=_url(env, "BACKEND_PUBLIC_URL", ("http", "https")),
         backend_url=_url(env, "BACKEND_URL", ("http", "https")),
         backend_api_key=_opt(env, "BACKEND_API_KEY"),

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from bot.categories import category_names
-from bot.settings import DEV_API_KEY
+from bot.settings import DEV_API_KEY, DEV_OPERATOR_KEY
 from tests.support.open311 import API, at, create, create_at_phu_xuan, show
 from tests.support.places import DA_NANG, HANOI, PHU_XUAN
 
@@ -184,7 +184,7 @@ async def test_list_filters_and_order(client):
     second = await create_at_phu_xuan(client, account_id="telegram:2", device_id="zalo")
     third = await create_at_phu_xuan(client, account_id="telegram:1")
     await client.post(
-        f"{API}/requests/{second}/state.json", data={"api_key": DEV_API_KEY, "state": "resolved"}
+        f"{API}/requests/{second}/state.json", data={"api_key": DEV_OPERATOR_KEY, "state": "resolved"}
     )
 
     async def codes(**params):
@@ -240,7 +240,7 @@ async def test_operator_changes_state_and_status_follows(client):
 
     response = await client.post(
         f"{API}/requests/{code.lower()}/state.json",
-        data={"api_key": DEV_API_KEY, "state": "in_progress", "note": "Đã cử xe thu gom"},
+        data={"api_key": DEV_OPERATOR_KEY, "state": "in_progress", "note": "Đã cử xe thu gom"},
     )
     assert response.status == 200
     [report] = await response.json()
@@ -251,7 +251,7 @@ async def test_operator_changes_state_and_status_follows(client):
     assert report["requested_datetime"] == before["requested_datetime"]
 
     response = await client.post(
-        f"{API}/requests/{code}/state.json", data={"api_key": DEV_API_KEY, "state": "resolved"}
+        f"{API}/requests/{code}/state.json", data={"api_key": DEV_OPERATOR_KEY, "state": "resolved"}
     )
     [report] = await response.json()
     assert (report["state"], report["status"]) == ("resolved", "closed")
@@ -263,14 +263,14 @@ async def test_state_change_refusals(client):
     code = await create_at_phu_xuan(client)
     url = f"{API}/requests/{code}/state.json"
     await assert_error(await client.post(url, data={"api_key": "x", "state": "resolved"}), 403)
-    await assert_error(await client.post(url, data={"api_key": DEV_API_KEY, "state": "done"}), 400)
+    await assert_error(await client.post(url, data={"api_key": DEV_OPERATOR_KEY, "state": "done"}), 400)
     for note in ("x" * 1001, "<a href='http://x'>bấm vào đây</a>"):
         await assert_error(
-            await client.post(url, data={"api_key": DEV_API_KEY, "state": "resolved", "note": note}), 400
+            await client.post(url, data={"api_key": DEV_OPERATOR_KEY, "state": "resolved", "note": note}), 400
         )
     await assert_error(
         await client.post(
-            f"{API}/requests/PA999999/state.json", data={"api_key": DEV_API_KEY, "state": "resolved"}
+            f"{API}/requests/PA999999/state.json", data={"api_key": DEV_OPERATOR_KEY, "state": "resolved"}
         ),
         404,
     )

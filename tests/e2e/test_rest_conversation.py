@@ -8,7 +8,7 @@ import re
 import pytest
 import requests
 
-from bot.settings import DEV_API_KEY
+from bot.settings import DEV_OPERATOR_KEY
 from tests.support.conversation import COMPLAINT, Citizen, payloads, text
 from tests.support.places import DA_NANG, THUAN_HOA
 
@@ -82,7 +82,7 @@ def test_status_by_code_then_after_the_operator_resolves_it(stack, filed):
 
     note = "Đã thay bóng đèn, đèn sáng bình thường."
     response = requests.post(f"{stack.backend_url}/requests/{code}/state.json",
-                             data={"api_key": DEV_API_KEY, "state": "resolved", "note": note}, timeout=10)
+                             data={"api_key": DEV_OPERATOR_KEY, "state": "resolved", "note": note}, timeout=10)
     assert response.status_code == 200, response.text
 
     answer = text(citizen.say(f"PA {int(code[2:])} sao rồi"))

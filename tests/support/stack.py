@@ -90,8 +90,9 @@ class Stack:
 # A developer's shell may point the assistant at another backend, another model folder or
 # expose it: never in a test.
 DEVELOPER_VARIABLES = (
-    "BACKEND_URL", "BACKEND_API_KEY", "BACKEND_API_KEYS", "HOST", "RASA_API_TOKEN", "DATABASE_URL",
-    "TRACKER_STORE_URL", "LOCK_STORE_URL", "TELEGRAM_TOKEN", "ZALO_APP_ID", "MODELS_DIR",
+    "BACKEND_URL", "BACKEND_API_KEY", "BACKEND_API_KEYS", "BACKEND_OPERATOR_KEYS", "BACKEND_AGENCY_KEYS",
+    "HOST", "RASA_API_TOKEN", "DATABASE_URL", "TRACKER_STORE_URL", "LOCK_STORE_URL", "TELEGRAM_TOKEN",
+    "ZALO_APP_ID", "MODELS_DIR",
 )
 
 
