@@ -17,6 +17,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = get_settings()
+        app = create_app(settings)
     except SettingsError as exc:
         sys.exit(f"error: {exc}")
     # Its database holds citizens' phone numbers: readable by this service's user only.
@@ -32,7 +33,7 @@ def main() -> None:
         flush=True,
     )
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.backend_port,
         access_log_class=AccessLogger,

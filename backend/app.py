@@ -7,11 +7,11 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from bot.area import load_area
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 
 from . import api, db
 from .appkeys import AREA, DIRECTORY, MEDIA, SESSIONS, SETTINGS
-from .directory import load_directory
+from .directory import Directory, load_directory
 from .errors import logged_path, open311_errors
 from .media import MediaStore
 
@@ -36,11 +36,25 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         await engine.dispose()
 
 
+def check_agency_keys(settings: Settings, directory: Directory) -> None:
+    """SettingsError naming the first BACKEND_AGENCY_KEYS entry whose agency is not in the
+    directory: its key would open nothing, and nobody would know."""
+    known = directory.agency_ids()
+    for number, (agency, _key) in enumerate(settings.backend_agency_keys, 1):
+        if agency not in known:
+            raise SettingsError(
+                f"BACKEND_AGENCY_KEYS entry {number} names unknown agency id {agency!r} "
+                "(see the ids of backend/data/agencies.yml)"
+            )
+
+
 def create_app(settings: Settings) -> web.Application:
+    directory = load_directory()
+    check_agency_keys(settings, directory)
     app = web.Application(middlewares=[open311_errors])
     app[SETTINGS] = settings
     app[AREA] = load_area()
-    app[DIRECTORY] = load_directory()
+    app[DIRECTORY] = directory
     app[MEDIA] = MediaStore(settings.media_dir, settings.effective_backend_public_url)
     app.cleanup_ctx.append(_database)
     app.add_routes(api.routes())

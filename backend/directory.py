@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
 import yaml
 
@@ -120,6 +120,11 @@ class Directory:
 
     def deadline(self, category: str) -> datetime.timedelta:
         return (self._rules.get(category) or self._rules[OTHER]).deadline
+
+    def agency_ids(self) -> FrozenSet[str]:
+        """Every agency a report can be routed to, by the id reports keep."""
+        agencies = [*self._bodies.values(), *self._committees.values(), *self._police.values()]
+        return frozenset(agency.id for agency in agencies)
 
     def categories(self) -> Tuple[Category, ...]:
         """The categories routed, one per Open311 service, in the order citizens see them."""

@@ -11,10 +11,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import FrozenSet, Mapping, Optional, Tuple
+from typing import Mapping, Optional, Tuple
 from urllib.parse import urlsplit
-
-import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,8 +21,6 @@ DEV_API_KEY = "dev-key-hue-phan-anh"
 # Used only when BACKEND_OPERATOR_KEYS is unset: may change any report's state; printed at start.
 DEV_OPERATOR_KEY = "dev-operator-key-hue-phan-anh"
 
-# The agency directory, read here only for its ids (BACKEND_AGENCY_KEYS names them).
-AGENCIES_FILE = PROJECT_ROOT / "backend" / "data" / "agencies.yml"
 
 DEFAULT_TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_ZALO_API_BASE_URL = "https://openapi.zalo.me"
@@ -104,25 +100,13 @@ def _list(env: Mapping[str, str], name: str) -> Tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
 
 
-def agency_ids(path: Path = AGENCIES_FILE) -> FrozenSet[str]:
-    """The agency ids of the directory: its city bodies, and each unit's committee and police
-    ("ubnd_<code>", "ca_<code>", as backend/directory.py derives them)."""
-    with open(path, encoding="utf-8") as f:
-        data = yaml.safe_load(f) or {}
-    ids = {str(body["id"]) for body in data.get("city_bodies") or [] if isinstance(body, dict) and body.get("id")}
-    for unit in data.get("units") or []:
-        if isinstance(unit, dict) and unit.get("code"):
-            ids.update({f"ubnd_{unit['code']}", f"ca_{unit['code']}"})
-    return frozenset(ids)
-
-
 def _agency_keys(env: Mapping[str, str]) -> Tuple[Tuple[str, str], ...]:
-    """BACKEND_AGENCY_KEYS: `agency_id=key,...`, each id one of the directory's. Messages name
-    the entry by position and agency id, never the key."""
+    """BACKEND_AGENCY_KEYS: `agency_id=key,...`. Messages name the entry by position and agency
+    id, never the key. Whether each id is in the directory is the backend's to check at start
+    (`backend.app.create_app`): only it reads agencies.yml."""
     entries = [part.strip() for part in env.get("BACKEND_AGENCY_KEYS", "").split(",") if part.strip()]
     if not entries:
         return ()
-    known = agency_ids()
     pairs = []
     owner: dict = {}
     for number, entry in enumerate(entries, 1):
@@ -131,11 +115,6 @@ def _agency_keys(env: Mapping[str, str]) -> Tuple[Tuple[str, str], ...]:
             which = f" ({agency}=…)" if sep and agency else ""
             raise SettingsError(
                 f"BACKEND_AGENCY_KEYS entry {number}{which} must be agency_id=key (comma-separated entries)"
-            )
-        if agency not in known:
-            raise SettingsError(
-                f"BACKEND_AGENCY_KEYS entry {number} names unknown agency id {agency!r} "
-                "(see the ids of backend/data/agencies.yml)"
             )
         if owner.setdefault(key, agency) != agency:
             raise SettingsError(

@@ -7,6 +7,7 @@ import pytest
 from backend import create_app
 from bot.settings import DEV_API_KEY, DEV_OPERATOR_KEY, SettingsError, load_settings
 from tests.support.open311 import API, create_at_phu_xuan, show
+from tests.support.stack import run_module
 
 ASSISTANT_KEY = "assistant-key"
 OPERATOR_KEY = "operator-key"
@@ -110,8 +111,6 @@ def test_agency_keys_are_parsed_from_the_environment():
 @pytest.mark.parametrize(
     "value, words",
     [
-        ("ubnd_99999=secret-key", ["BACKEND_AGENCY_KEYS", "entry 1", "ubnd_99999"]),
-        ("ioc=k1,so_xay_dungg=k2", ["BACKEND_AGENCY_KEYS", "entry 2", "so_xay_dungg"]),
         ("secret-key", ["BACKEND_AGENCY_KEYS", "entry 1", "agency_id=key"]),
         ("ioc=", ["BACKEND_AGENCY_KEYS", "entry 1", "ioc"]),
         ("=secret-key", ["BACKEND_AGENCY_KEYS", "agency_id=key"]),
@@ -124,3 +123,27 @@ def test_bad_agency_keys_are_refused_naming_the_entry(value, words):
     for word in words:
         assert word in str(error.value)
     assert "secret-key" not in str(error.value)  # keys never reach a log
+
+
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ("ubnd_99999=secret-key", ["BACKEND_AGENCY_KEYS", "entry 1", "ubnd_99999"]),
+        ("ioc=k1,so_xay_dungg=secret-key", ["BACKEND_AGENCY_KEYS", "entry 2", "so_xay_dungg"]),
+    ],
+)
+def test_an_agency_key_for_no_agency_of_the_directory_stops_the_backend(value, words):
+    settings = load_settings({"BACKEND_AGENCY_KEYS": value})
+    with pytest.raises(SettingsError) as error:
+        create_app(settings)
+    for word in words:
+        assert word in str(error.value)
+    assert "secret-key" not in str(error.value)  # keys never reach a log
+
+
+def test_the_backend_alone_names_an_unknown_agency_and_stops(tmp_path):
+    result = run_module("backend", env={"BACKEND_AGENCY_KEYS": "ioc=k1,so_xay_dungg=secret-key",
+                                        "DATA_DIR": str(tmp_path)}, timeout_s=60)
+    assert result.returncode != 0
+    assert "so_xay_dungg" in result.stderr and "Traceback" not in result.stderr
+    assert "secret-key" not in result.stderr + result.stdout
