@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 from sqlalchemy.engine import make_url
 
-from bot.settings import DEV_API_KEY, DEV_OPERATOR_KEY, PROJECT_ROOT, Settings
+from bot.settings import PROJECT_ROOT, Settings
 from tools.processes import port_in_use, wait_until_up
 
 logger = logging.getLogger(__name__)
@@ -108,11 +108,6 @@ def run(settings: Settings, model: Path) -> int:
            "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false",
            # Rasa 3.6's dependencies warn about their own deprecations at every start.
            "PYTHONWARNINGS": "ignore::DeprecationWarning"}
-    if not settings.backend_api_keys:
-        print(f"BACKEND_API_KEYS unset: the backend accepts the development key {DEV_API_KEY!r}")
-    if settings.development_keys:
-        print(f"BACKEND_OPERATOR_KEYS unset: the development operator key {DEV_OPERATOR_KEY!r} "
-              "changes reports' state")
     processes: Dict[str, subprocess.Popen] = {}
     urls = health_urls(settings)
     # The Rasa server needs a minute to load the model; the others are up in seconds.

@@ -54,6 +54,14 @@ def filed(stack):
     return citizen, code, told_agency
 
 
+def test_make_run_tells_the_development_keys_once(stack):
+    # First in this module, before the log of conversations pushes the start out of `stack.log`.
+    # The backend prints the keys as it starts; `make run` repeating them made two of each.
+    told = stack.output()
+    assert told.count("dev-key-hue-phan-anh") == 1, told
+    assert told.count("dev-operator-key-hue-phan-anh") == 1, told
+
+
 def test_report_reaches_the_backend_routed_to_an_agency(stack, filed):
     citizen, code, told_agency = filed
     stored = stack.report(code)
