@@ -2,13 +2,13 @@
 says what it found. `python -m rasa_sdk --actions actions` serves every action defined here."""
 from .contact import ActionStorePhone
 from .fallback import ActionFallback
-from .report_end import ActionCancelReport, ActionSubmitReport
+from .report_end import ActionAnswerWithoutQuestion, ActionCancelReport, ActionSubmitReport
 from .report_form import ValidateReportForm
 from .report_questions import ActionAskCategory, ActionAskConfirmed, ActionAskLocation, ActionAskPhotosDone
 from .status import ActionCheckStatus
 
 __all__ = [
-    "ActionAskCategory", "ActionAskConfirmed", "ActionAskLocation", "ActionAskPhotosDone",
-    "ActionCancelReport", "ActionCheckStatus", "ActionFallback", "ActionStorePhone",
+    "ActionAnswerWithoutQuestion", "ActionAskCategory", "ActionAskConfirmed", "ActionAskLocation",
+    "ActionAskPhotosDone", "ActionCancelReport", "ActionCheckStatus", "ActionFallback", "ActionStorePhone",
     "ActionSubmitReport", "ValidateReportForm",
 ]

@@ -21,18 +21,23 @@ class ActionSubmitReport(Action):
         return "action_submit_report"
 
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        key = report.idempotency_key(tracker.sender_id, tracker.events)
+        if key is None:
+            logger.warning("no report form in the conversation of %s: the report is sent without an "
+                           "idempotency key", tracker.sender_id)
         fields = report.request_fields(tracker.current_slot_values(), tracker.sender_id,
-                                       channel_from(tracker.latest_message) or tracker.get_latest_input_channel())
+                                       channel_from(tracker.latest_message) or tracker.get_latest_input_channel(),
+                                       key)
         try:
             async with client() as backend:
-                await outbox.flush(backend)
                 created = await backend.create_request(**fields)
                 code = created["service_request_id"]
                 sent = await backend.get_request(code) or {}
         except BackendUnavailable as exc:
+            # The outbox worker (bot/outbox_worker.py) delivers it and tells the citizen the code.
             outbox.save(fields)
             logger.warning("backend unavailable, report kept in the outbox (sender %s): %s",
-                           tracker.sender_id, exc)
+                           tracker.sender_id, exc.detail)
             dispatcher.utter_message(response="utter_report_queued")
             return reset_report()
         except BackendRejected as exc:
@@ -54,3 +59,16 @@ class ActionCancelReport(Action):
             return [ActiveLoop(None)] + reset_report()
         dispatcher.utter_message(response="utter_nothing_to_cancel")
         return [ActiveLoop(None)]
+
+
+class ActionAnswerWithoutQuestion(Action):
+    """A yes or no while no report is being told: a button left from a report that is over gets
+    "that report is over", typed words the help."""
+
+    def name(self) -> Text:
+        return "action_answer_without_question"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        old = report.is_old_button(tracker.latest_message)
+        dispatcher.utter_message(response="utter_report_over" if old else "utter_help")
+        return []

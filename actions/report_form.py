@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import FormValidationAction, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import ActiveLoop, EventType
 from rasa_sdk.types import DomainDict
 
 from bot import report
@@ -12,11 +12,13 @@ from bot.geocode import Place, describe_point
 from bot.messages import location_from, photos_from
 from bot.photos import MAX_PHOTOS_PER_REPORT
 
-from .common import catalogue, entity_values, geocoder, intent_of, requested
+from .common import catalogue, entity_values, geocoder, intent_of, requested, reset_report
 
 # Intents that interrupt a report: the form fills nothing, so Rasa rejects it and the rules for
 # these intents answer (then the report carries on, or stops for "hủy").
 INTERRUPTIONS = {"cancel", "emergency", "check_status", "help", "bot_challenge", "share_contact"}
+# After this many typed addresses that did not give a place, the question offers other ways.
+LOCATION_TRIES = 2
 
 
 class ValidateReportForm(FormValidationAction):
@@ -28,7 +30,20 @@ class ValidateReportForm(FormValidationAction):
     async def run(self, dispatcher, tracker: Tracker, domain: DomainDict) -> List[EventType]:
         # rasa-sdk returns only the validated required slots; the helper slots set while
         # extracting (photos, location_pending, category_guess) must reach the tracker too.
-        if tracker.get_slot("requested_slot") and intent_of(tracker) in INTERRUPTIONS:
+        asked = tracker.get_slot("requested_slot")
+        if not asked and report.is_old_button(tracker.latest_message):
+            # A button left from a report that is over would start a report that swallows the
+            # next messages: say so, and end the form before it asks anything.
+            dispatcher.utter_message(response="utter_report_over")
+            return reset_report() + [ActiveLoop(None)]
+        if asked:
+            # A button's word typed by hand means what the button means ("bỏ qua" skips the
+            # photos; the NLU alone would read it as cancelling the whole report).
+            buttons = report.answer_buttons(asked, tracker.current_slot_values(), await catalogue.categories())
+            button = report.typed_button(tracker.latest_message.get("text") or "", buttons)
+            if button:
+                tracker.latest_message = report.pressed(tracker.latest_message, button)
+        if asked and intent_of(tracker) in INTERRUPTIONS:
             return []
         extracted = await self.get_extraction_events(dispatcher, tracker, domain)
         tracker.add_slots(extracted)
@@ -102,16 +117,21 @@ class ValidateReportForm(FormValidationAction):
             if pending and intent == "deny":
                 return {"location": None, "location_pending": None}
             text = tracker.latest_message.get("text") or ""
-            if text.startswith("/"):
-                return {"location": None}
-            if text in (pending or {}).get("choices", ()):
-                return {"location": {"typed": text, "picked": True}}
             addresses = entity_values(tracker, "address")
-            return {"location": {"typed": addresses[0] if addresses else text}}
+            if intent == "share_location" and not addresses:
+                # "gửi vị trí" typed, as the keyboard's button says: no address, the pin is to come.
+                return {"location": None}
+            if text.startswith("/"):
+                if intent == "inform" and addresses:  # a ward button: completes the street, if any
+                    typed = report.with_street(addresses[0], pending) or addresses[0]
+                    return {"location": {"typed": typed, "picked": True}}
+                return {"location": None}
+            typed = report.joined_address(addresses) or text
+            return {"location": {"typed": typed, "whole": text, "rest_of": report.with_street(typed, pending)}}
         starting = tracker.get_slot("requested_slot") is None
         addresses = entity_values(tracker, "address")
         if starting and addresses and not tracker.get_slot("location"):
-            return {"location": {"typed": addresses[0], "quiet": True}}
+            return {"location": {"typed": report.joined_address(addresses), "quiet": True}}
         return {}
 
     @staticmethod
@@ -131,16 +151,44 @@ class ValidateReportForm(FormValidationAction):
         if "resolved" in value:  # a pin inside Huế, or a place the citizen confirmed
             return {"location": value["resolved"], "location_pending": None}
         if "typed" in value:
-            return await self.resolve_typed(value["typed"], dispatcher, quiet=value.get("quiet", False),
-                                            picked=value.get("picked", False))
+            pending = tracker.get_slot("location_pending")
+            if value.get("rest_of") and not await self.names_a_place(value["typed"]):
+                # The ward of the street asked about: "45 Nguyễn Huệ", then "phường Thuận Hóa".
+                ward = await geocoder().resolve(value["rest_of"])
+                if ward is not None and ward.unit is not None and ward.unit.full_name in pending["choices"]:
+                    return {"location": report.location_from_place(ward, "typed"), "location_pending": None}
+            quiet = value.get("quiet", False)
+            # The address spans the NLU found first; the whole message when they miss the ward.
+            queries = [value["typed"]]
+            if value.get("whole") and value["whole"] != value["typed"]:
+                queries.append(value["whole"])
+            slots = await self.resolve_typed(queries, dispatcher, quiet=quiet, picked=value.get("picked", False))
+            if not quiet and slots["location"] is None and not (slots["location_pending"] or {}).get("latitude"):
+                # Not a place yet: counted, so that the question changes instead of repeating.
+                slots["location_tries"] = (tracker.get_slot("location_tries") or 0) + 1
+            return slots
         return {"location": None}
 
     @staticmethod
-    async def resolve_typed(typed: str, dispatcher, *, quiet: bool, picked: bool) -> Dict[Text, Any]:
-        """A typed address becomes a place to confirm, ward buttons, or a clear refusal.
+    async def names_a_place(typed: str) -> bool:
+        """Whether `typed` is a place of its own (a landmark, coordinates), not the rest of a street."""
+        place = await geocoder().resolve(typed)
+        return place is not None and place.precise
+
+    @staticmethod
+    async def resolve_typed(queries: List[str], dispatcher, *, quiet: bool, picked: bool) -> Dict[Text, Any]:
+        """A typed address becomes a place to confirm, ward buttons, or a clear refusal; of several
+        readings of it (`queries`), the first that finds the unit, else the first.
         `quiet` is for an address caught in the first message: no complaint about it yet;
         `picked`, for a unit the citizen chose from our own buttons: nothing left to confirm."""
-        place = await geocoder().resolve(typed)
+        typed = queries[0]
+        place = first = await geocoder().resolve(typed)
+        for query in queries[1:]:
+            if place is not None and place.unit is not None:
+                break
+            place = await geocoder().resolve(query)
+        if place is None or place.unit is None:
+            place = first
         if place is None or (place.unit is None and not place.candidates):
             if not quiet:
                 outside = place is not None and place.outside_hue
@@ -150,7 +198,7 @@ class ValidateReportForm(FormValidationAction):
         pending = report.location_from_place(place, "typed")
         if place.unit is None:
             # A street through several units: the citizen picks the unit from buttons.
-            choices = [b["payload"] for b in report.ward_choices(place)]
+            choices = report.unit_names(place.candidates)
             return {"location": None, "location_pending": {**pending, "choices": choices, "query": place.query}}
         if picked:
             return {"location": pending, "location_pending": None}

@@ -7,9 +7,11 @@ from rasa_sdk import Action
 from rasa_sdk.events import EventType
 
 from bot import report
+from bot.area import load_area
 from bot.photos import MAX_PHOTOS_PER_REPORT
 
 from .common import catalogue
+from .report_form import LOCATION_TRIES
 
 
 class ActionAskCategory(Action):
@@ -19,13 +21,12 @@ class ActionAskCategory(Action):
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         names = await catalogue.categories()
         guess = tracker.get_slot("category_guess")
+        buttons = report.question_buttons("category", tracker.current_slot_values(), names)
         if guess in names:
             dispatcher.utter_message(response="utter_ask_category_guess",
-                                     category_name=report.category_name(guess, names),
-                                     buttons=report.confirm_category_buttons(guess, names))
+                                     category_name=report.category_name(guess, names), buttons=buttons)
         else:
-            dispatcher.utter_message(response="utter_ask_category_choice",
-                                     buttons=report.category_buttons(names))
+            dispatcher.utter_message(response="utter_ask_category_choice", buttons=buttons)
         return []
 
 
@@ -35,14 +36,19 @@ class ActionAskLocation(Action):
 
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         pending = tracker.get_slot("location_pending")
-        if pending and pending.get("choices"):
-            buttons = [{"title": c.rsplit(", ", 1)[-1], "payload": c} for c in pending["choices"]]
+        buttons = report.question_buttons("location", tracker.current_slot_values(), {})
+        if (tracker.get_slot("location_tries") or 0) >= LOCATION_TRIES and not (pending or {}).get("latitude"):
+            # Typing has failed twice: never the same question a third time, but other ways to
+            # say where (a pin, or the ward from a list: the street's, else all of Huế's).
+            buttons = buttons or report.ward_buttons(report.unit_names(load_area().units))
+            dispatcher.utter_message(response="utter_ask_location_other", buttons=buttons,
+                                     json_message={"request_location": True})
+        elif pending and pending.get("choices"):
             dispatcher.utter_message(response="utter_ask_location_ward", street=pending["query"],
                                      buttons=buttons, json_message={"request_location": True})
         elif pending:
             response = "utter_ask_location_exif" if pending.get("source") == "exif" else "utter_ask_location_confirm"
-            dispatcher.utter_message(response=response, place=pending["display"],
-                                     buttons=report.yes_no_buttons())
+            dispatcher.utter_message(response=response, place=pending["display"], buttons=buttons)
         else:
             dispatcher.utter_message(response="utter_ask_location", json_message={"request_location": True})
         return []
@@ -56,7 +62,7 @@ class ActionAskPhotosDone(Action):
         count = len(tracker.get_slot("photos") or [])
         response = "utter_photos_received" if count else "utter_ask_photos_done"
         dispatcher.utter_message(response=response, count=count, max_photos=MAX_PHOTOS_PER_REPORT,
-                                 buttons=report.photo_buttons(count))
+                                 buttons=report.question_buttons("photos_done", tracker.current_slot_values(), {}))
         return []
 
 
@@ -66,5 +72,7 @@ class ActionAskConfirmed(Action):
 
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         summary = report.summary_params(tracker.current_slot_values(), await catalogue.categories())
-        dispatcher.utter_message(response="utter_ask_confirmed", buttons=report.summary_buttons(), **summary)
+        dispatcher.utter_message(response="utter_ask_confirmed",
+                                 buttons=report.question_buttons("confirmed", tracker.current_slot_values(), {}),
+                                 **summary)
         return []

@@ -8,7 +8,7 @@ from rasa_sdk import Action
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot import outbox, report
+from bot import report
 from bot.open311_client import BackendUnavailable
 from bot.report_codes import normalize_report_code
 
@@ -26,7 +26,6 @@ class ActionCheckStatus(Action):
         code = normalize_report_code(typed) if typed else None
         try:
             async with client() as backend:
-                await outbox.flush(backend)
                 if typed and not code:
                     dispatcher.utter_message(response="utter_status_unknown", report_id=typed)
                 elif code:

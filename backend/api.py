@@ -7,19 +7,20 @@ from typing import Any, Dict, List
 
 from aiohttp import BodyPartReader, web
 from multidict import MultiDict, MultiMapping
+from sqlalchemy.exc import IntegrityError
 
 from bot import photos
 from bot.categories import Category
 from bot.report_codes import report_number
 
 from . import lifecycle
-from .appkeys import AREA, DIRECTORY, MEDIA, SESSIONS, SETTINGS
+from .appkeys import AREA, DIRECTORY, MEDIA, SESSIONS, SETTINGS, UPLOADS
 from .auth import given_key, require_api_key, state_changer, wrong_agency
 from .errors import REQUEST_ID, Open311Error, bad_request, not_found
 from .forms import local_time, parse_filter, parse_new_report, parse_note, to_w3c
 from .locate import route
 from .media import CONTENT_TYPES
-from .queries import WrongAgency, change_state, create_report, get_report, list_reports
+from .queries import WrongAgency, change_state, create_report, get_report, list_reports, report_with_key
 from .schema import Report
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,9 @@ def report_json(app: web.Application, report: Report, names: Dict[str, str]) -> 
 async def _form(request: web.Request) -> MultiMapping[str]:
     try:
         posted = await request.post()
-    except ValueError as exc:  # bytes that are not UTF-8, a multipart body without its boundary
+    # ValueError: bytes that are not UTF-8, a multipart body without its boundary; AssertionError:
+    # aiohttp's complaint about a multipart body cut short; LookupError: an unknown charset.
+    except (ValueError, AssertionError, LookupError) as exc:
         raise bad_request("Dữ liệu gửi lên không đọc được.", "Unreadable form body.") from exc
     # Open311 fields are text; a file sent in their place is ignored rather than read as text.
     return MultiDict((name, value) for name, value in posted.items() if isinstance(value, str))
@@ -96,24 +99,48 @@ async def service_definition(request: web.Request) -> web.Response:
     return web.json_response({"service_code": code, "attributes": []})
 
 
+def _created(report: Report, status: int) -> web.Response:
+    deadline = local_time(report.expected_at)
+    notice = (
+        f"Đã tiếp nhận phản ánh {report.code}, chuyển đến {report.agency_name}; "
+        f"thời hạn xử lý dự kiến trước {deadline:%H:%M} ngày {deadline:%d/%m/%Y}."
+    )
+    return web.json_response([{"service_request_id": report.code, "service_notice": notice}], status=status)
+
+
 async def create(request: web.Request) -> web.Response:
     app = request.app
     form = await _form(request)
     require_api_key(given_key(request, form), app[SETTINGS].effective_backend_api_keys)
     new = parse_new_report(form, _service_names(app))
     routing = route(app[AREA], app[DIRECTORY], new)
-    async with app[SESSIONS]() as session, session.begin():
-        report = await create_report(session, new, routing, _now())
+    key = new.idempotency_key
+    if key:
+        async with app[SESSIONS]() as session:
+            stored = await report_with_key(session, key)
+        if stored is not None:
+            return _repeat(stored, request)
+    try:
+        async with app[SESSIONS]() as session, session.begin():
+            report = await create_report(session, new, routing, _now())
+    except IntegrityError:
+        # The same key raced in from a second request that stored its report first.
+        if not key:
+            raise
+        async with app[SESSIONS]() as session:
+            stored = await report_with_key(session, key)
+        if stored is None:
+            raise
+        return _repeat(stored, request)
     log.info("created %s -> %s [%s]", report.code, report.agency_id, request[REQUEST_ID])
-    deadline = local_time(report.expected_at)
-    notice = (
-        f"Đã tiếp nhận phản ánh {report.code}, chuyển đến {report.agency_name}; "
-        f"thời hạn xử lý dự kiến trước {deadline:%H:%M} ngày {deadline:%d/%m/%Y}."
-    )
     # 201: a new resource exists at requests/{code}.json (Open311 clients accept any 2xx).
-    return web.json_response(
-        [{"service_request_id": report.code, "service_notice": notice}], status=201
-    )
+    return _created(report, 201)
+
+
+def _repeat(report: Report, request: web.Request) -> web.Response:
+    """A create whose idempotency key names a stored report: that report, nothing new (200)."""
+    log.info("repeated create answered with %s [%s]", report.code, request[REQUEST_ID])
+    return _created(report, 200)
 
 
 async def list_requests(request: web.Request) -> web.Response:
@@ -206,6 +233,7 @@ async def upload_media(request: web.Request) -> web.Response:
         raise Open311Error(413, "Ảnh quá lớn.", "The upload is too large.")
     if not request.content_type.startswith("multipart/"):
         raise bad_request("Cần gửi ảnh dạng multipart/form-data.", "Send multipart/form-data.")
+    await app[UPLOADS].take(request.remote or "")  # before the body is read
     try:
         fields = await _read_upload(request)
     except (ValueError, AssertionError) as exc:  # aiohttp's complaints about broken multipart

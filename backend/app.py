@@ -1,19 +1,28 @@
 """The routing backend's aiohttp application."""
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import AsyncIterator
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.area import load_area
 from bot.settings import Settings, SettingsError
 
 from . import api, db
-from .appkeys import AREA, DIRECTORY, MEDIA, SESSIONS, SETTINGS
+from .appkeys import AREA, DIRECTORY, MEDIA, SESSIONS, SETTINGS, UPLOADS
 from .directory import Directory, load_directory
 from .errors import logged_path, open311_errors
+from .guards import MAX_FORM_BODY, UploadLimits, served_host
 from .media import MediaStore
+from .sweep import orphan_sweeper
+
+logger = logging.getLogger(__name__)
+HEALTH_TIMEOUT_S = 5
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -36,6 +45,17 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         await engine.dispose()
 
 
+async def health(request: web.Request) -> web.Response:
+    """200 while the database answers, else 503: what `make run` and a load balancer wait for."""
+    try:
+        async with request.app[SESSIONS]() as session:
+            await asyncio.wait_for(session.execute(text("SELECT 1")), HEALTH_TIMEOUT_S)
+    except (SQLAlchemyError, OSError, asyncio.TimeoutError) as exc:
+        logger.warning("health: the database does not answer: %s", exc)
+        return web.json_response({"status": "database unreachable"}, status=503)
+    return web.json_response({"status": "ok"})
+
+
 def check_agency_keys(settings: Settings, directory: Directory) -> None:
     """SettingsError naming the first BACKEND_AGENCY_KEYS entry whose agency is not in the
     directory: its key would open nothing, and nobody would know."""
@@ -51,11 +71,15 @@ def check_agency_keys(settings: Settings, directory: Directory) -> None:
 def create_app(settings: Settings) -> web.Application:
     directory = load_directory()
     check_agency_keys(settings, directory)
-    app = web.Application(middlewares=[open311_errors])
+    # A foreign Host is refused inside open311_errors, so that it gets an Open311 body too.
+    app = web.Application(middlewares=[open311_errors, served_host(settings)], client_max_size=MAX_FORM_BODY)
     app[SETTINGS] = settings
     app[AREA] = load_area()
     app[DIRECTORY] = directory
     app[MEDIA] = MediaStore(settings.media_dir, settings.effective_backend_public_url)
+    app[UPLOADS] = UploadLimits(settings.backend_uploads_per_hour)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(orphan_sweeper)  # after the database it queries
     app.add_routes(api.routes())
+    app.router.add_get("/health", health)
     return app

@@ -8,6 +8,7 @@ from bot.area import Area
 from bot.settings import Settings
 
 from .directory import Directory
+from .guards import UploadLimits
 from .media import MediaStore
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -15,3 +16,4 @@ AREA = web.AppKey("area", Area)
 DIRECTORY = web.AppKey("directory", Directory)
 MEDIA = web.AppKey("media", MediaStore)
 SESSIONS = web.AppKey("sessions", sessionmaker)
+UPLOADS = web.AppKey("uploads", UploadLimits)

@@ -22,6 +22,7 @@ MAX_ADDRESS = 500
 MAX_ID = 128
 MAX_URL = 1000
 MAX_NOTE = 1000
+MAX_IDEMPOTENCY_KEY = 64
 _PHONE = re.compile(r"^\+?[0-9 .()-]{6,20}$")
 _CHANNEL = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -41,6 +42,8 @@ class NewReport:
     device_id: Optional[str]
     account_id: Optional[str]
     channel: Optional[str]
+    # Extension: the caller's name for this report, so that a repeated POST files nothing new.
+    idempotency_key: Optional[str] = None
 
 
 # What the citizen calls the fields the assistant fills in for them.
@@ -140,6 +143,7 @@ def parse_new_report(form: MultiMapping[str], service_codes: Iterable[str]) -> N
         device_id=_text(form, "device_id", MAX_ID),
         account_id=_text(form, "account_id", MAX_ID),
         channel=channel,
+        idempotency_key=_text(form, "idempotency_key", MAX_IDEMPOTENCY_KEY),
     )
 
 
@@ -184,9 +188,9 @@ class ReportFilter:
 
 
 def _comma_list(query: MultiMapping[str], name: str) -> Tuple[str, ...]:
-    return tuple(
-        part.strip() for value in query.getall(name, []) for part in value.split(",") if part.strip()
-    )
+    # Control characters out, as in `_text`: PostgreSQL refuses a NUL in any string (a 500).
+    parts = (_CONTROL.sub("", part).strip() for value in query.getall(name, []) for part in value.split(","))
+    return tuple(part for part in parts if part)
 
 
 def parse_filter(query: MultiMapping[str]) -> ReportFilter:

@@ -1,15 +1,17 @@
 """Photos attached to reports: upload (checked, EXIF stripped), stored under a random name, served.
 
 Names are random rather than derived from the content so that a URL cannot be guessed from a
-photo someone else holds; the URL stays valid as long as the file is kept.
+photo someone else holds; the URL stays valid as long as the file is kept: for good once a report
+references it, a day otherwise (`sweep`).
 """
 from __future__ import annotations
 
 import asyncio
 import re
 import secrets
+import time
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, List, Optional
 
 from bot import photos
 
@@ -43,3 +45,19 @@ class MediaStore:
             return None
         path = self.directory / name
         return path if path.is_file() else None
+
+    def older_than(self, seconds: float) -> List[str]:
+        """The names of the photos stored more than `seconds` ago."""
+        if not self.directory.is_dir():
+            return []
+        before = time.time() - seconds
+        return sorted(
+            path.name for path in self.directory.iterdir()
+            if NAME.match(path.name) and path.stat().st_mtime < before
+        )
+
+    def remove(self, names: Iterable[str]) -> None:
+        for name in names:
+            path = self.path_of(name)
+            if path is not None:
+                path.unlink(missing_ok=True)

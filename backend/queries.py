@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import List, Optional
+from typing import List, Optional, Sequence, Set
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import lifecycle
@@ -41,6 +41,7 @@ async def create_report(
         device_id=new.device_id,
         account_id=new.account_id,
         channel=new.channel,
+        idempotency_key=new.idempotency_key,
         requested_at=now,
         updated_at=now,
         expected_at=now + routing.deadline,
@@ -50,6 +51,11 @@ async def create_report(
     # The id (hence the code) comes from the database's sequence, so concurrent creates differ.
     await session.flush()
     return report
+
+
+async def report_with_key(session: AsyncSession, key: str) -> Optional[Report]:
+    query = select(Report).where(Report.idempotency_key == key)
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def get_report(session: AsyncSession, number: int) -> Optional[Report]:
@@ -99,3 +105,14 @@ async def change_state(
     report.updated_at = now
     await session.flush()
     return report
+
+
+async def referenced_media(session: AsyncSession, names: Sequence[str]) -> Set[str]:
+    """Which of the stored photo `names` a report references (by URL, whatever its base). Every
+    table that keeps a photo URL belongs here, or the sweep would remove its photos."""
+    if not names:
+        return set()
+    matches = (ReportMedia.url.endswith(f"/media/{name}", autoescape=True) for name in names)
+    query = select(ReportMedia.url).where(or_(*matches))
+    urls = (await session.execute(query)).scalars()
+    return {url.rsplit("/", 1)[-1] for url in urls}

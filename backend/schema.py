@@ -37,6 +37,9 @@ class Report(Base):
     device_id = Column(String(128), index=True)
     account_id = Column(String(128), index=True)
     channel = Column(String(32))
+    # The caller's key for this report (extension): a repeated create answers the stored report.
+    # A unique index rather than a constraint, so SQLite adds it without copying the table.
+    idempotency_key = Column(String(64), index=True, unique=True)
     # Naive UTC everywhere: SQLite has no time zones and PostgreSQL must agree with it.
     requested_at = Column(DateTime, nullable=False, index=True)
     updated_at = Column(DateTime, nullable=False)

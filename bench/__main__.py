@@ -1,8 +1,10 @@
 """`python -m bench` (what `make bench` runs): one JSON line per figure on stdout.
 
 Figures: NLU scores on the held-out split (as typed and with diacritics stripped), NLU
-cross-validation on the training data, and REST-channel latency/throughput of our assistant
-beside a stock `rasa init` assistant (bench/rest.py). Progress and the servers' logs go to
+cross-validation on the training data, REST-channel latency/throughput of our assistant
+beside a stock `rasa init` assistant (bench/rest.py), and a fault run: citizens filing reports
+while the routing backend is down for a while, counting what was lost or stored twice
+(bench/fault.py). Progress and the servers' logs go to
 stderr, so stdout stays machine-readable.
 
     {"name": "nlu.heldout.intent_accuracy", "value": 0.943, "unit": "ratio", "n": 318, ...}
@@ -31,7 +33,7 @@ def emitter(stream: TextIO) -> Emit:
 
 # --- command line -------------------------------------------------------------------------------
 
-PARTS = ("heldout", "cv", "rest")
+PARTS = ("heldout", "cv", "rest", "fault")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -47,6 +49,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                         default=[1, 20], help="concurrent conversations, comma-separated")
     parser.add_argument("--skip-stock", action="store_true",
                         help="do not build or measure the stock `rasa init` assistant")
+    parser.add_argument("--fault-citizens", type=int, default=8,
+                        help="concurrent citizens in the fault run")
+    parser.add_argument("--fault-duration", type=float, default=40.0,
+                        help="seconds the fault run's citizens keep filing reports")
+    parser.add_argument("--fault-down", type=float, default=15.0,
+                        help="seconds the backend stays stopped in the fault run")
     args = parser.parse_args(argv)
     parts = args.only or PARTS
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -67,6 +75,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             from bench.rest import bench_rest
             bench_rest(emit, model, concurrency=args.concurrency, rounds=args.rounds,
                        time_limit_s=args.time_limit, stock=not args.skip_stock)
+        if "fault" in parts:
+            from bench.fault import bench_fault
+            bench_fault(emit, model, citizens_count=args.fault_citizens, duration_s=args.fault_duration,
+                        down_for_s=args.fault_down)
     return 0
 
 

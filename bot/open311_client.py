@@ -212,8 +212,13 @@ class Open311Client:
         device_id: Optional[str] = None,
         account_id: Optional[str] = None,
         channel: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
     ) -> Dict[str, Any]:
-        """The first element of the answer: `service_request_id` and `service_notice`."""
+        """The first element of the answer: `service_request_id` and `service_notice`.
+
+        With `idempotency_key` (at most 64 characters, the same for every attempt at this report)
+        the bundled backend answers a repeat with the report it already stored, so the create is
+        retried like a read; without one, only when the connection was never made."""
         fields = [
             ("api_key", self._api_key),
             ("service_code", service_code),
@@ -226,12 +231,15 @@ class Open311Client:
             ("account_id", account_id),
             # Extension of the bundled backend (which channel the citizen used); others ignore it.
             ("channel", channel),
+            # Extension of the bundled backend: a repeat files nothing new. Another Open311 server
+            # ignores the unknown field and still files the report (see README on retries there).
+            ("idempotency_key", idempotency_key),
         ]
         # Repeated `media_url` is what any Open311 server understands for several photos.
         fields += [("media_url", url) for url in media_urls]
         form = [(name, str(value)) for name, value in fields if value not in (None, "")]
         payload = await self._call(
-            "POST", "requests.json", body=lambda: aiohttp.FormData(form), idempotent=False
+            "POST", "requests.json", body=lambda: aiohttp.FormData(form), idempotent=bool(idempotency_key)
         )
         if not isinstance(payload, list) or not payload or not isinstance(payload[0], dict):
             raise BackendUnavailable("POST requests.json: unexpected answer")

@@ -1,61 +1,147 @@
-"""Reports the backend could not take yet, kept on disk until it can.
+"""Reports the backend could not take yet, kept on disk (DATA_DIR/outbox.sqlite3) until it has
+them and their citizen has been told the code.
 
-A citizen who confirmed a report must never lose it because the routing backend was down: the
-action saves the request here and every later action that reaches the backend sends what waits.
+A row goes through two steps, each done by whoever claims it (`python -m bot.outbox_worker`):
+deliver (the Open311 create, with the report's idempotency key) then notify (the code to the
+citizen); `code` is set between the two, and the row leaves the outbox once notified. As in
+FixMyStreet's send-reports, rows are claimed one at a time and a failed step counts its failures
+and waits before the next attempt: at once, then after `delays[0]`, then every `delays[-1]`.
+
+A claim is a conditional UPDATE inside an IMMEDIATE transaction (SQLite's single writer), so two
+workers never hold the same row; it is a lease, so a worker that died holding a row gives it up
+when the lease runs out. Every later write names the claim, so a worker whose lease ran out
+cannot overwrite what the next one did.
 """
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
+import time
+import uuid
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 from bot import local_store
-from bot.open311_client import BackendRejected, BackendUnavailable, Open311Client
-
-logger = logging.getLogger(__name__)
-
 
 SCHEMA = ("CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, fields TEXT NOT NULL, "
           "created_at TEXT DEFAULT CURRENT_TIMESTAMP)")
+# Added to the first schema, so an outbox written by an older version keeps its rows.
+COLUMNS = {
+    "code": "TEXT",  # the report's code once the backend has it
+    "agency": "TEXT",
+    "failures": "INTEGER NOT NULL DEFAULT 0",  # of the current step
+    "last_error": "TEXT",  # what failed, for operators: never the report's content
+    "next_attempt": "REAL NOT NULL DEFAULT 0",  # Unix time
+    "claimed_by": "TEXT",
+    "claimed_until": "REAL NOT NULL DEFAULT 0",  # Unix time the claim's lease runs out
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A claimed row: `code` is None until the backend has the report."""
+
+    id: int
+    fields: Dict[str, Any]
+    code: Optional[str]
+    agency: Optional[str]
+    failures: int
+    claim: str
+
+    @property
+    def sender_id(self) -> Optional[str]:
+        return self.fields.get("account_id")
 
 
 def _connect(path: Optional[Path] = None) -> sqlite3.Connection:
-    return local_store.connect("outbox.sqlite3", SCHEMA, path)
+    db = local_store.connect("outbox.sqlite3", SCHEMA, path)
+    present = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
+    for name, declaration in COLUMNS.items():
+        if name not in present:
+            try:
+                db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {declaration}")
+            except sqlite3.OperationalError as exc:  # another process added it meanwhile
+                if "duplicate column" not in str(exc):
+                    raise
+    return db
 
 
-def save(fields: Dict[str, Any], path: Optional[Path] = None) -> None:
+def save(fields: Dict[str, Any], path: Optional[Path] = None) -> int:
+    """Keeps a report to deliver at once; its row id."""
     with closing(_connect(path)) as db, db:
-        db.execute("INSERT INTO outbox (fields) VALUES (?)", (json.dumps(fields),))
+        cursor = db.execute("INSERT INTO outbox (fields, next_attempt) VALUES (?, ?)",
+                            (json.dumps(fields), time.time()))
+        return int(cursor.lastrowid or 0)
 
 
-def pending(path: Optional[Path] = None) -> List[Tuple[int, Dict[str, Any]]]:
+def pending(path: Optional[Path] = None) -> List[Dict[str, Any]]:
+    """Every row, oldest first, as a dict of its columns (`fields` decoded)."""
     with closing(_connect(path)) as db:
-        return [(row[0], json.loads(row[1])) for row in db.execute("SELECT id, fields FROM outbox ORDER BY id")]
+        db.row_factory = sqlite3.Row
+        rows = [dict(row) for row in db.execute("SELECT * FROM outbox ORDER BY id")]
+    return [{**row, "fields": json.loads(row["fields"])} for row in rows]
 
 
-def _remove(entry_id: int, path: Optional[Path]) -> None:
+def claim(lease_s: float, path: Optional[Path] = None, now: Optional[float] = None) -> Optional[Entry]:
+    """The next row whose attempt is due and that nobody holds, now held for `lease_s`; None if
+    there is none."""
+    now = time.time() if now is None else now
+    token = uuid.uuid4().hex
     with closing(_connect(path)) as db, db:
-        db.execute("DELETE FROM outbox WHERE id = ?", (entry_id,))
+        db.execute("BEGIN IMMEDIATE")
+        rows = db.execute(
+            "UPDATE outbox SET claimed_by = ?, claimed_until = ? "
+            "WHERE id = (SELECT id FROM outbox WHERE next_attempt <= ? AND claimed_until <= ? "
+            "            ORDER BY next_attempt, id LIMIT 1) "
+            "AND claimed_until <= ? RETURNING id, fields, code, agency, failures",
+            (token, now + lease_s, now, now, now),
+        ).fetchall()
+    if not rows:
+        return None
+    [row] = rows
+    return Entry(id=row[0], fields=json.loads(row[1]), code=row[2], agency=row[3], failures=row[4], claim=token)
 
 
-async def flush(client: Open311Client, path: Optional[Path] = None) -> List[str]:
-    """Sends what waits, oldest first; returns the report codes the backend gave."""
-    codes = []
-    for entry_id, fields in pending(path):
-        try:
-            created = await client.create_request(**fields)
-        except BackendUnavailable:
-            break  # still down: keep everything for the next try
-        except BackendRejected as exc:
-            # Retrying cannot help a request the backend refuses; keep it visible in the log.
-            logger.error("outbox entry %s rejected by the backend, dropped: %s; fields=%s",
-                         entry_id, exc, {k: v for k, v in fields.items() if k != "phone"})
-            _remove(entry_id, path)
-            continue
-        _remove(entry_id, path)
-        codes.append(created["service_request_id"])
-        logger.info("outbox entry %s sent as %s", entry_id, created["service_request_id"])
-    return codes
+def _update(entry: Entry, path: Optional[Path], **columns: Any) -> bool:
+    """Sets `columns` and ends the claim, if `entry`'s claim still holds the row; else False."""
+    assignments = "".join(f"{name} = ?, " for name in columns)
+    with closing(_connect(path)) as db, db:
+        cursor = db.execute(f"UPDATE outbox SET {assignments}claimed_by = NULL, claimed_until = 0 "
+                            "WHERE id = ? AND claimed_by = ?", (*columns.values(), entry.id, entry.claim))
+        return cursor.rowcount == 1
+
+
+def delivered(entry: Entry, code: str, agency: Optional[str], path: Optional[Path] = None,
+              now: Optional[float] = None) -> bool:
+    """The backend has the report: the next step, telling the citizen, is due at once."""
+    now = time.time() if now is None else now
+    return _update(entry, path, code=code, agency=agency, failures=0, last_error=None, next_attempt=now)
+
+
+def retry_delay(failures: int, delays: Sequence[float]) -> float:
+    """Seconds to wait after the `failures`-th failure in a row (1, 2, ...)."""
+    return delays[min(failures, len(delays)) - 1]
+
+
+def failed(entry: Entry, error: str, delays: Sequence[float], path: Optional[Path] = None,
+           now: Optional[float] = None) -> float:
+    """Counts a failure of the current step; the Unix time of its next attempt."""
+    now = time.time() if now is None else now
+    failures = entry.failures + 1
+    next_attempt = now + retry_delay(failures, delays)
+    _update(entry, path, failures=failures, last_error=error[:500], next_attempt=next_attempt)
+    return next_attempt
+
+
+def release(entry: Entry, path: Optional[Path] = None) -> bool:
+    """Gives the row back untouched (a worker stopping mid-step): it is due again at once."""
+    return _update(entry, path)
+
+
+def done(entry: Entry, path: Optional[Path] = None) -> bool:
+    """The row leaves the outbox: its citizen was told, or the backend refused the report."""
+    with closing(_connect(path)) as db, db:
+        cursor = db.execute("DELETE FROM outbox WHERE id = ? AND claimed_by = ?", (entry.id, entry.claim))
+        return cursor.rowcount == 1

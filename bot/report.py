@@ -7,11 +7,13 @@ Slot values produced here are plain JSON (they live in the tracker store):
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
+from bot.area import Unit
 from bot.geocode import Place
 from bot.photos import MAX_PHOTOS_PER_REPORT
 from bot.text import fold, strip_html
@@ -20,9 +22,10 @@ from bot.text import fold, strip_html
 FIXABLE = {
     "description": ("Sửa mô tả", ("description",)),
     "category": ("Sửa loại", ("category", "category_guess")),
-    "location": ("Sửa vị trí", ("location", "location_pending")),
+    "location": ("Sửa vị trí", ("location", "location_pending", "location_tries")),
     "photos": ("Sửa ảnh", ("photos", "photos_done")),
 }
+REPORT_FORM = "report_form"
 MIN_DESCRIPTION_CHARS = 8
 MAX_DESCRIPTION_CHARS = 4000  # the routing backend's limit
 VN_TZ = timezone(timedelta(hours=7))
@@ -111,12 +114,104 @@ def location_from_place(place: Place, source: str) -> Dict[str, Any]:
     }
 
 
-def ward_choices(place: Place) -> List[Dict[str, str]]:
-    """Buttons that complete a street-only address with each unit the street crosses."""
-    return [
-        {"title": unit.full_name, "payload": f"{place.query}, {unit.full_name}"}
-        for unit in place.candidates
-    ]
+def ward_buttons(names: Iterable[str]) -> List[Dict[str, str]]:
+    """A button per unit (its full name): it completes the street awaiting its ward, if any."""
+    return [{"title": name, "payload": payload("inform", address=name)} for name in names]
+
+
+def unit_names(units: Iterable[Unit]) -> List[str]:
+    return [unit.full_name for unit in units]
+
+
+def with_street(typed: str, pending: Optional[Dict[str, Any]]) -> Optional[str]:
+    """An address typed in pieces: the street still waiting for its ward, then the ward ("45
+    Nguyễn Huệ", then "phường Thuận Hóa"). None when nothing waits, or when the new piece has a
+    house number of its own (a new address, not the rest of the old one)."""
+    street = (pending or {}).get("query") if (pending or {}).get("choices") else None
+    if not street or re.search(r"\d", typed):
+        return None
+    return f"{street}, {typed}"
+
+
+def joined_address(spans: Iterable[str]) -> Optional[str]:
+    """The address spans of one message as one address: "kiệt 45 Nguyễn Huệ ở phường Thuận Hóa"
+    has two (the street, then the ward)."""
+    unique = list(dict.fromkeys(span.strip() for span in spans if span and span.strip()))
+    return ", ".join(unique) or None
+
+
+def question_buttons(slot: Optional[str], slots: Dict[str, Any], names: Mapping[str, str]) -> List[Dict[str, str]]:
+    """The buttons of the report form's question for `slot`, as the ask actions show them."""
+    if slot == "category":
+        guess = slots.get("category_guess")
+        if isinstance(guess, str) and guess in names:
+            return confirm_category_buttons(guess, names)
+        return category_buttons(names)
+    if slot == "location":
+        pending = slots.get("location_pending") or {}
+        if pending.get("choices"):
+            return ward_buttons(pending["choices"])
+        return yes_no_buttons() if pending else []
+    if slot == "photos_done":
+        return photo_buttons(len(slots.get("photos") or []))
+    if slot == "confirmed":
+        return summary_buttons()
+    return []
+
+
+def answer_buttons(slot: Optional[str], slots: Dict[str, Any], names: Mapping[str, str]) -> List[Dict[str, str]]:
+    """The buttons whose words typed at the question for `slot` mean them: those shown, and at
+    the photo step both "Bỏ qua" and "Xong" (either ends the photos)."""
+    shown = question_buttons(slot, slots, names)
+    return shown + photo_buttons(0) + photo_buttons(1) if slot == "photos_done" else shown
+
+
+# Words citizens add around a button's word: "bỏ qua nhé", "xong rồi ạ", "gửi đi".
+_PARTICLES = {"a", "nhe", "nha", "ne", "di", "luon", "roi", "oi", "ad", "em", "minh", "toi", "nhu", "vay"}
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _words(text: str) -> List[str]:
+    return [w for w in _WORD.findall(fold(text)) if w not in _PARTICLES]
+
+
+def typed_button(text: str, buttons: Iterable[Dict[str, str]]) -> Optional[str]:
+    """The payload of the button whose word the citizen typed by hand instead of pressing it
+    ("bỏ qua", "Bo qua nhe" for "⏭️ Bỏ qua"), with or without diacritics; None otherwise."""
+    if not text or text.startswith("/"):
+        return None
+    typed = _words(text)
+    if not typed:
+        return None
+    for button in buttons:
+        if _words(button["title"]) == typed:
+            return button["payload"]
+    return None
+
+
+_PAYLOAD = re.compile(r"^/(\w+)(\{.*\})?$", re.S)
+
+
+def pressed(message: Dict[str, Any], payload_text: str) -> Dict[str, Any]:
+    """`message` as if its button `payload_text` had been pressed: the payload's intent and
+    entities instead of what the NLU read in the typed words."""
+    match = _PAYLOAD.match(payload_text)
+    if not match:
+        return {**message, "text": payload_text}
+    entities = json.loads(match.group(2)) if match.group(2) else {}
+    return {**message, "text": payload_text, "intent": {"name": match.group(1), "confidence": 1.0},
+            "entities": [{"entity": name, "value": value} for name, value in entities.items()]}
+
+
+# Intents of the buttons of a report's questions (yes, no, a category, a ward, a field to fix).
+ANSWER_INTENTS = ("affirm", "deny", "inform")
+
+
+def is_old_button(message: Dict[str, Any]) -> bool:
+    """A button of a report's question pressed while no report is being told: left in the chat
+    from a report that was sent or cancelled. Typed words never start with "/"."""
+    text = (message.get("text") or "").strip()
+    return text.startswith("/") and (message.get("intent") or {}).get("name") in ANSWER_INTENTS
 
 
 def add_photos(current: Optional[List[str]], new: Iterable[Dict[str, Any]]) -> List[str]:
@@ -137,7 +232,35 @@ def summary_params(slots: Dict[str, Any], names: Mapping[str, str]) -> Dict[str,
     }
 
 
-def request_fields(slots: Dict[str, Any], sender_id: str, channel: Optional[str]) -> Dict[str, Any]:
+def form_opened_at(events: Iterable[Mapping[str, Any]]) -> Optional[float]:
+    """The timestamp of the event that opened the latest report form (the one being filled or just
+    finished), from the tracker's events; None if no report form was ever opened."""
+    opened = active = None
+    for event in events:
+        kind = event.get("event")
+        if kind == "active_loop":
+            # Interruptions re-predict the form while it is active; only a fresh activation opens one.
+            if event.get("name") == REPORT_FORM and active != REPORT_FORM:
+                opened = event.get("timestamp")
+            active = event.get("name")
+        elif kind in ("restart", "session_started"):
+            active = None
+    return opened
+
+
+def idempotency_key(sender_id: str, events: Iterable[Mapping[str, Any]]) -> Optional[str]:
+    """The key that names this report for the Open311 server, the same however often it is
+    confirmed (twice, or again after the Rasa server crashed mid-submission: the events before the
+    confirmation are kept), and new with each new report; None if no form was opened."""
+    opened = form_opened_at(events)
+    if opened is None:
+        return None
+    # 64 hex characters, the backend's limit; nothing personal readable in it.
+    return hashlib.sha256(f"{sender_id}\n{opened!r}".encode()).hexdigest()
+
+
+def request_fields(slots: Dict[str, Any], sender_id: str, channel: Optional[str],
+                   idempotency_key: Optional[str] = None) -> Dict[str, Any]:
     """Keyword arguments of `Open311Client.create_request` for the confirmed report."""
     location = slots.get("location") or {}
     address = location.get("display") or ""
@@ -155,6 +278,7 @@ def request_fields(slots: Dict[str, Any], sender_id: str, channel: Optional[str]
         "phone": slots.get("phone"),
         "account_id": sender_id,
         "channel": channel,
+        "idempotency_key": idempotency_key,
     }
 
 

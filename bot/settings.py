@@ -100,6 +100,51 @@ def _list(env: Mapping[str, str], name: str) -> Tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
 
 
+def _seconds_list(env: Mapping[str, str], name: str, default: Tuple[float, ...]) -> Tuple[float, ...]:
+    """Comma-separated positive numbers of seconds, at least one."""
+    parts = _list(env, name)
+    if not parts:
+        return default
+    return tuple(_seconds({name: part}, name, 1.0) for part in parts)
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise SettingsError(f"{name} must be a whole number of at least 1, got {value}")
+    return value
+
+
+def _origins(env: Mapping[str, str]) -> Tuple[str, ...]:
+    """WEBCHAT_ORIGINS: web origins as browsers send them (`https://name[:port]`, nothing after)."""
+    origins = []
+    for origin in _list(env, "WEBCHAT_ORIGINS"):
+        parts = urlsplit(origin.rstrip("/"))
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+            raise SettingsError(
+                f"WEBCHAT_ORIGINS entries must be origins like https://phananh.example.vn, got {origin!r}"
+            )
+        origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
+    return tuple(origins)
+
+
+def _host_names(env: Mapping[str, str]) -> Tuple[str, ...]:
+    """ALLOWED_HOSTS: bare names or addresses, as in a Host header without its port."""
+    names = _list(env, "ALLOWED_HOSTS")
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z0-9.-]+|\[?[0-9A-Fa-f:.]+\]?", name):
+            raise SettingsError(f"ALLOWED_HOSTS entries must be host names without port or scheme, got {name!r}")
+    return tuple(name.lower().strip("[]").rstrip(".") for name in names)
+
+
+def _host_name(header: str) -> str:
+    """The name in a Host header: lowercase, without its port, brackets or final dot."""
+    header = header.strip().lower()
+    if header.startswith("["):  # [::1]:5005
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0].rstrip(".") if header.count(":") == 1 else header.rstrip(".")
+
+
 def _agency_keys(env: Mapping[str, str]) -> Tuple[Tuple[str, str], ...]:
     """BACKEND_AGENCY_KEYS: `agency_id=key,...`. Messages name the entry by position and agency
     id, never the key. Whether each id is in the directory is the backend's to check at start
@@ -183,10 +228,15 @@ class Settings:
     backend_url: Optional[str] = None  # Open311 base; None: the local backend
     backend_api_key: Optional[str] = None
     backend_timeout_s: float = 10.0
+    # Outbox (bot/outbox.py): waits after the 1st, 2nd... failure of a step; the last repeats
+    outbox_retry_s: Tuple[float, ...] = (300.0, 1800.0)
 
-    # Assistant stores; None: Rasa's in-process defaults
+    # Assistant stores; None: trackers in a SQLite file under data_dir, Rasa's in-process lock store
     tracker_store_url: Optional[str] = None
     lock_store_url: Optional[str] = None
+    # With LOCK_STORE_URL: how long a conversation's lock lasts at most, so how soon a dead Rasa
+    # server's lock is forgotten; longer than a message takes (a backend call: BACKEND_TIMEOUT_S)
+    lock_lifetime_s: int = 15
 
     # Geocoding: "offline" (shipped Huế data) or "nominatim" (needs internet)
     geocoder: str = GEOCODERS[0]
@@ -205,6 +255,13 @@ class Settings:
     zalo_app_secret: Optional[str] = None
     zalo_api_base_url: str = DEFAULT_ZALO_API_BASE_URL
     zalo_oauth_url: str = DEFAULT_ZALO_OAUTH_URL
+
+    # Hostile input (channels/limits.py, tools/rasa_server.py, backend)
+    webchat_origins: Tuple[str, ...] = ()  # other sites whose pages may call the web chat (CORS)
+    allowed_hosts: Tuple[str, ...] = ()  # Host names served besides the local ones (`served_hosts`)
+    sender_messages_per_minute: int = 20
+    sender_photos_per_hour: int = 30
+    backend_uploads_per_hour: int = 600  # photos a client address may upload to the backend
 
     # Derived values -------------------------------------------------------------------------
     @property
@@ -260,6 +317,19 @@ class Settings:
         return _unset({"ZALO_APP_ID": self.zalo_app_id, "ZALO_OA_SECRET_KEY": self.zalo_oa_secret_key,
                        "ZALO_ACCESS_TOKEN": self.zalo_access_token})
 
+    @property
+    def served_hosts(self) -> Tuple[str, ...]:
+        """The Host names the servers answer: the local ones, HOST, the hosts of the public URLs
+        and ALLOWED_HOSTS. Any other is refused, so that a web page cannot reach a local server
+        through a name of its own that resolves to 127.0.0.1 (DNS rebinding)."""
+        public = [urlsplit(url).hostname for url in (self.telegram_public_url, self.backend_public_url) if url]
+        names = ("127.0.0.1", "localhost", "::1", self.host.lower(), *filter(None, public), *self.allowed_hosts)
+        return tuple(dict.fromkeys(names))
+
+    def serves_host(self, host_header: Optional[str]) -> bool:
+        """Whether a request's Host header names this service (`served_hosts`)."""
+        return bool(host_header) and _host_name(host_header or "") in self.served_hosts
+
     def check_exposure(self) -> None:
         """Refuse to expose the unauthenticated HTTP API beyond this machine."""
         if self.host not in ("127.0.0.1", "localhost", "::1") and not self.rasa_api_token:
@@ -276,6 +346,14 @@ def _distinct_ports(settings: Settings) -> None:
         same = [other for other, value in ports.items() if value == port and other != name]
         if same:
             raise SettingsError(f"{name} and {same[0]} are both {port}: each process needs its own port")
+
+
+def _lock_outlives_backend_calls(settings: Settings) -> None:
+    # A lock that expires while its message waits for the backend lets the citizen's next message
+    # run at the same time on the same conversation.
+    if settings.lock_store_url and settings.lock_lifetime_s <= settings.backend_timeout_s:
+        raise SettingsError(f"LOCK_LIFETIME_S ({settings.lock_lifetime_s}) must be longer than "
+                            f"BACKEND_TIMEOUT_S ({settings.backend_timeout_s:g})")
 
 
 def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
@@ -299,8 +377,10 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         backend_url=_url(env, "BACKEND_URL", ("http", "https")),
         backend_api_key=_opt(env, "BACKEND_API_KEY"),
         backend_timeout_s=_seconds(env, "BACKEND_TIMEOUT_S", 10.0),
+        outbox_retry_s=_seconds_list(env, "OUTBOX_RETRY_S", (300.0, 1800.0)),
         tracker_store_url=_url(env, "TRACKER_STORE_URL", ("postgresql", "postgres", "sqlite")),
         lock_store_url=_url(env, "LOCK_STORE_URL", ("redis", "rediss")),
+        lock_lifetime_s=_positive_int(env, "LOCK_LIFETIME_S", 15),
         geocoder=_choice(env, "GEOCODER", GEOCODERS),
         telegram_token=_opt(env, "TELEGRAM_TOKEN"),
         telegram_webhook_secret=_telegram_webhook_secret(env),
@@ -314,8 +394,14 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         zalo_app_secret=_opt(env, "ZALO_APP_SECRET"),
         zalo_api_base_url=_url(env, "ZALO_API_BASE_URL", ("http", "https")) or DEFAULT_ZALO_API_BASE_URL,
         zalo_oauth_url=_url(env, "ZALO_OAUTH_URL", ("http", "https")) or DEFAULT_ZALO_OAUTH_URL,
+        webchat_origins=_origins(env),
+        allowed_hosts=_host_names(env),
+        sender_messages_per_minute=_positive_int(env, "SENDER_MESSAGES_PER_MINUTE", 20),
+        sender_photos_per_hour=_positive_int(env, "SENDER_PHOTOS_PER_HOUR", 30),
+        backend_uploads_per_hour=_positive_int(env, "BACKEND_UPLOADS_PER_HOUR", 600),
     )
     _distinct_ports(settings)
+    _lock_outlives_backend_calls(settings)
     return settings
 
 

@@ -5,17 +5,20 @@ into its platform's calls with these helpers, so long texts and button lists beh
 """
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
-from cachetools import LRUCache
+from channels.state import ChannelState
 
 Button = Dict[str, Any]
 
-# The channels' per-user memories (last buttons, recent update ids) live in process: bounded, so
-# that a flood of senders cannot grow them without end, and lost on restart, which only costs a
-# citizen typing their answer instead of pressing a button.
+# What a channel keeps in process (flood limiters, rate counters): bounded, so that a flood of
+# senders cannot grow it without end. What must survive a restart or be shared by replicas
+# (buttons, handled ids) is in `channels.state`.
 MEMORY = 10_000
+# How long the buttons of a bot message still answer when their title (or number) is typed.
+BUTTONS_KEEP_S = 7 * 24 * 3600
 
 
 def sender_id(channel: str, native_id: Any) -> str:
@@ -71,22 +74,28 @@ def numbered(text: str, buttons: Sequence[Button]) -> str:
 
 class ButtonMemory:
     """The buttons of the last bot message to each user, so that typing a button's title (or its
-    number, where the channel showed numbers) answers with its payload. Per process (`MEMORY`).
+    number, where the channel showed numbers) answers with its payload. Kept in the channels'
+    shared state under `namespace`, for BUTTONS_KEEP_S.
     """
 
-    def __init__(self, *, by_number: bool) -> None:
-        self._last: LRUCache[str, List[Button]] = LRUCache(maxsize=MEMORY)
+    def __init__(self, state: ChannelState, namespace: str, *, by_number: bool) -> None:
+        self._state = state
+        self._namespace = namespace
         self._by_number = by_number
 
-    def remember(self, user: str, buttons: Sequence[Button]) -> None:
+    def _key(self, user: str) -> str:
+        return f"{self._namespace}:buttons:{user}"
+
+    async def remember(self, user: str, buttons: Sequence[Button]) -> None:
         # Every bot message replaces the memory: an old list must not turn a later "1" into a click.
         if buttons:
-            self._last[user] = list(buttons)
+            await self._state.set(self._key(user), json.dumps(list(buttons)), BUTTONS_KEEP_S)
         else:
-            self._last.pop(user, None)
+            await self._state.delete(self._key(user))
 
-    def resolve(self, user: str, text: str) -> Optional[str]:
-        buttons = self._last.get(user) or []
+    async def resolve(self, user: str, text: str) -> Optional[str]:
+        raw = await self._state.get(self._key(user))
+        buttons: List[Button] = json.loads(raw) if raw else []
         typed = text.strip().rstrip(".").casefold()
         if self._by_number and re.fullmatch(r"\d{1,2}", typed) and 1 <= int(typed) <= len(buttons):
             return buttons[int(typed) - 1].get("payload")

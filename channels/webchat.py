@@ -4,6 +4,10 @@
 `/webhooks/web/`: the page, its static files (vendored, no CDN, so it works offline) and
 `webhook` / `photo`, which answer with the bot's replies collected like Rasa's REST channel does.
 Messages are built only through `bot.messages`; photos go through the channels' shared photo step.
+
+What the assistant says unprompted (Rasa's proactive messages, e.g. the code of a report the outbox
+delivered later) has no request to answer: it waits in the channels' shared state (`inbox`) until
+the page fetches it.
 """
 from __future__ import annotations
 
@@ -13,9 +17,9 @@ import math
 import re
 from asyncio import CancelledError
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable, Dict, Optional
 
-from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -23,15 +27,19 @@ from sanic.response import HTTPResponse
 from bot import messages
 from bot.photos import PhotoError
 from bot.settings import get_settings
-from channels.output import sender_id
+from channels.limits import InboundLimits, body_too_large
+from channels.output import native_id, sender_id
+from channels.state import ChannelState, open_state
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "web"
 STATIC_DIR = Path(__file__).resolve().parent / "webchat" / "static"
-MAX_TEXT_CHARS = 2000
 # The page makes its own id (hex); anything else is not our page talking.
 _SENDER_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# Messages sent to a page that is closed wait this long for it, the newest INBOX_LIMIT of them.
+INBOX_KEEP_S = 7 * 24 * 3600
+INBOX_LIMIT = 20
 
 # Only these kinds of files are served; anything else in the folder stays private.
 _CONTENT_TYPES = {
@@ -55,7 +63,6 @@ _PAGE_HEADERS = {
 
 MSG_BAD_REQUEST = "Yêu cầu không hợp lệ, bạn vui lòng tải lại trang và thử lại."
 MSG_EMPTY = "Bạn vui lòng nhập nội dung tin nhắn."
-MSG_TOO_LONG = f"Tin nhắn quá dài (tối đa {MAX_TEXT_CHARS} ký tự), bạn vui lòng rút gọn."
 MSG_BAD_LOCATION = "Vị trí không hợp lệ, bạn vui lòng chọn lại trên bản đồ."
 MSG_NO_PHOTO = "Bạn vui lòng chọn một ảnh để gửi."
 MSG_PHOTO_FAILED = "Xin lỗi, chưa lưu được ảnh. Bạn vui lòng thử lại sau ít phút."
@@ -85,12 +92,49 @@ async def _store_on_backend(data: bytes) -> messages.Photo:
     return await store_photo(data, get_settings())
 
 
-class WebChatInput(InputChannel):
-    """Rasa input channel `web`: the page, text/location (`webhook`) and photos (`photo`)."""
+def _inbox_key(sender: str) -> str:
+    return f"{CHANNEL}:inbox:{sender}"
+
+
+class WebChatInbox(OutputChannel):
+    """Where Rasa's proactive messages to a web chat citizen wait until their page fetches them."""
 
     @classmethod
     def name(cls) -> str:
         return CHANNEL
+
+    def __init__(self, state: ChannelState) -> None:
+        self.state = state
+
+    async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
+        reply = {key: message[key] for key in ("text", "buttons", "image", "custom") if message.get(key)}
+        if reply:
+            await self.state.push(_inbox_key(native_id(recipient_id)), json.dumps(reply), INBOX_KEEP_S, INBOX_LIMIT)
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self.send_response(recipient_id, {"text": text})
+
+
+class WebChatInput(InputChannel):
+    """Rasa input channel `web`: the page, text/location (`webhook`), photos (`photo`), and the
+    messages sent to the page unprompted (`inbox`)."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL
+
+    def __init__(self) -> None:
+        self._inbox: Optional[WebChatInbox] = None
+
+    @property
+    def inbox(self) -> WebChatInbox:
+        # Opened on first use: building the channel (Rasa builds every configured one) opens nothing.
+        if self._inbox is None:
+            self._inbox = WebChatInbox(open_state(get_settings()))
+        return self._inbox
+
+    def get_output_channel(self) -> OutputChannel:
+        return self.inbox
 
     async def _handle(
         self,
@@ -119,6 +163,7 @@ class WebChatInput(InputChannel):
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
         bp = Blueprint("webchat", __name__)
+        limits = InboundLimits(get_settings())
 
         @bp.route("/", methods=["GET"])
         async def page(request: Request) -> HTTPResponse:
@@ -133,12 +178,16 @@ class WebChatInput(InputChannel):
 
         @bp.route("/webhook", methods=["POST"])
         async def webhook(request: Request) -> HTTPResponse:
+            too_large = body_too_large(request.body)
+            if too_large:
+                return _error(too_large.text, too_large.status)
             try:
                 body = json.loads(request.body or b"null")
             except (ValueError, RecursionError):  # RecursionError: nested too deep
                 body = None
             if not isinstance(body, dict) or not (sender := _sender(body.get("sender"))):
                 return _error(MSG_BAD_REQUEST, 400)
+            text: Optional[str] = None
             if "location" in body:
                 location = body["location"] if isinstance(body["location"], dict) else {}
                 lat = _coordinate(location.get("latitude"), 90)
@@ -151,10 +200,19 @@ class WebChatInput(InputChannel):
                 text = text.strip() if isinstance(text, str) else ""
                 if not text:
                     return _error(MSG_EMPTY, 400)
-                if len(text) > MAX_TEXT_CHARS:
-                    return _error(MSG_TOO_LONG, 400)
                 inbound = messages.text_message(text, channel=CHANNEL, user_id=sender)
+            refusal = await limits.message(sender_id(CHANNEL, sender), text)
+            if refusal:
+                return _error(refusal.text, refusal.status)
             return await self._handle(on_new_message, inbound, sender)
+
+        @bp.route("/inbox", methods=["GET"])
+        async def inbox(request: Request) -> HTTPResponse:
+            sender = _sender(request.args.get("sender"))
+            if not sender:
+                return _error(MSG_BAD_REQUEST, 400)
+            waiting = await self.inbox.state.take(_inbox_key(sender))
+            return response.json([json.loads(item) for item in waiting], headers={"Cache-Control": "no-store"})
 
         @bp.route("/photo", methods=["POST"])
         async def photo(request: Request) -> HTTPResponse:
@@ -164,6 +222,10 @@ class WebChatInput(InputChannel):
             upload = request.files.get("file")
             if upload is None:
                 return _error(MSG_NO_PHOTO, 400)
+            key = sender_id(CHANNEL, sender)
+            refusal = await limits.message(key) or await limits.photos(key)
+            if refusal:
+                return _error(refusal.text, refusal.status)
             try:
                 stored = await _store_on_backend(upload.body)
             except PhotoError as exc:

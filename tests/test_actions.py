@@ -61,8 +61,8 @@ async def test_first_message_is_kept_as_description_and_its_address_looked_up():
     # "kiệt 45 Nguyễn Huệ" runs through several wards: the citizen will get ward buttons,
     # and nothing is said yet (the category question comes first).
     assert slots.get("location") is None
-    choices = slots["location_pending"]["choices"]
-    assert "kiệt 45 Nguyễn Huệ, Phường Thuận Hóa" in choices
+    pending = slots["location_pending"]
+    assert pending["query"] == "kiệt 45 Nguyễn Huệ" and "Phường Thuận Hóa" in pending["choices"]
     assert said == []
 
 
@@ -205,13 +205,15 @@ async def test_street_only_address_gets_ward_buttons_and_a_ward_click_needs_no_c
     assert asked[0]["response"] == "utter_ask_location_ward"
     assert asked[0]["custom"] == {"request_location": True}  # a pin is still welcome
     buttons = {b["title"]: b["payload"] for b in asked[0]["buttons"]}
-    assert buttons["Phường Thuận Hóa"] == "kiệt 45 Nguyễn Huệ, Phường Thuận Hóa"
+    assert buttons["Phường Thuận Hóa"] == '/inform{"address":"Phường Thuận Hóa"}'
 
-    # The button sends its payload as text; NLU may or may not find an address in it.
-    slots, said = await validate(make_tracker("kiệt 45 Nguyễn Huệ, Phường Thuận Hóa", "inform",
+    # The button names the ward; the street waiting for it completes the address.
+    ward = {"entity": "address", "value": "Phường Thuận Hóa"}
+    slots, said = await validate(make_tracker(buttons["Phường Thuận Hóa"], "inform", entities=[ward],
                                               slots={**ASKED_LOCATION, "location_pending": pending},
                                               requested="location"))
     assert slots["location"]["unit_name"] == "Phường Thuận Hóa"
+    assert slots["location"]["display"] == "kiệt 45 Nguyễn Huệ, phường Thuận Hóa"
     assert slots["location_pending"] is None
     assert said == []
 
@@ -313,7 +315,7 @@ async def test_summary_affirm_confirms():
 @pytest.mark.parametrize("field, cleared", [
     ("description", {"description"}),
     ("category", {"category", "category_guess"}),
-    ("location", {"location", "location_pending"}),
+    ("location", {"location", "location_pending", "location_tries"}),  # typing afresh
     ("photos", {"photos", "photos_done"}),
 ])
 async def test_summary_fix_clears_only_that_field(field, cleared):
@@ -374,6 +376,162 @@ async def test_ask_category_proposes_the_guess_or_lists_all():
         f'/inform{{"category":"{code}"}}' for code in category_names()]
 
 
+# Conversations never trap anyone --------------------------------------------------------------
+# The NLU reads some buttons' words as something else ("bỏ qua" as cancel, "xong" as a status
+# question): at the question that shows the button, the word means the button.
+@pytest.mark.parametrize("typed, misread", [
+    ("bỏ qua", "cancel"), ("Bo qua nhe", "cancel"), ("xong", "check_status"), ("Xong rồi ạ", "check_status"),
+])
+async def test_the_photo_buttons_typed_end_the_photos_not_the_report(typed, misread):
+    for photos_so_far in ([], ["u1"]):
+        slots, said = await validate(make_tracker(typed, misread, requested="photos_done",
+                                                  slots={**ASKED_PHOTOS, "photos": photos_so_far}))
+        assert slots["photos_done"] is True and said == []
+
+
+@pytest.mark.parametrize("typed, misread, expected", [
+    ("gửi", "out_of_scope", {"confirmed": True}),
+    ("gui di", "nlu_fallback", {"confirmed": True}),
+    ("sửa vị trí", "share_location", {"confirmed": None, "location": None, "location_pending": None,
+                                      "location_tries": None}),
+    ("sua anh", "check_status", {"confirmed": None, "photos": None, "photos_done": None}),
+    ("Sửa mô tả", "check_status", {"confirmed": None, "description": None}),
+    ("sua loai", "check_status", {"confirmed": None, "category": None, "category_guess": None}),
+])
+async def test_the_summary_buttons_typed_send_or_fix(typed, misread, expected):
+    slots, _ = await validate(make_tracker(typed, misread, slots=FILLED, requested="confirmed"))
+    assert slots == expected
+
+
+async def test_the_location_buttons_typed_confirm_or_retype():
+    pending = {"display": "chợ Đông Ba, phường Phú Xuân", "latitude": 16.47, "longitude": 107.58,
+               "unit_code": "19753", "unit_name": "Phường Phú Xuân", "source": "typed"}
+    asked = {**ASKED_LOCATION, "location_pending": pending}
+    slots, _ = await validate(make_tracker("nhập lại", "cancel", slots=asked, requested="location"))
+    assert slots["location"] is None and slots["location_pending"] is None  # asked again, not cancelled
+    slots, _ = await validate(make_tracker("Dung", "nlu_fallback", slots=asked, requested="location"))
+    assert slots["location"]["display"] == pending["display"]
+
+
+async def test_the_category_buttons_typed_confirm_or_choose():
+    base = {"description": COMPLAINT, "category_guess": "chieu_sang"}
+    slots, _ = await validate(make_tracker("đúng", "nlu_fallback", slots=base, requested="category"))
+    assert slots["category"] == "chieu_sang"
+    slots, _ = await validate(make_tracker("giao thong, ha tang duong", "report_issue", slots=base,
+                                           requested="category"))
+    assert slots["category"] == "giao_thong"
+
+
+@pytest.mark.parametrize("text, intent, entities", [
+    ('/inform{"category":"giao_thong"}', "inform", [{"entity": "category", "value": "giao_thong"}]),
+    ('/inform{"address":"Phường Thuận Hóa"}', "inform", [{"entity": "address", "value": "Phường Thuận Hóa"}]),
+    ("/affirm", "affirm", []),
+    ('/deny{"field":"photos"}', "deny", [{"entity": "field", "value": "photos"}]),
+])
+async def test_a_button_left_from_a_report_that_is_over_starts_nothing(text, intent, entities):
+    # What the form sees when that button's intent starts it by rule: no question asked yet.
+    events, said = await run_action(actions.ValidateReportForm(), make_tracker(
+        text, intent, entities=entities, slots={"category_guess": "giao_thong"}, requested=None))
+    assert responses(said) == ["utter_report_over"]
+    assert [e["name"] for e in events if e["event"] == "active_loop"] == [None]  # the form ends at once
+    # Nothing of it is kept for the next report (not even the category the button named).
+    assert {"event": "slot", "name": "category_guess", "value": None, "timestamp": None} in events
+
+
+async def test_yes_or_no_without_a_question_old_button_or_typed():
+    _, said = await run_action(actions.ActionAnswerWithoutQuestion(),
+                               make_tracker("/affirm", "affirm", active_loop=None))
+    assert responses(said) == ["utter_report_over"]
+    _, said = await run_action(actions.ActionAnswerWithoutQuestion(), make_tracker("ừ", "affirm", active_loop=None))
+    assert responses(said) == ["utter_help"]
+
+
+@pytest.mark.parametrize("typed", ["📍 Gửi vị trí của tôi", "gui vi tri"])
+async def test_the_pin_buttons_words_typed_wait_for_the_pin_not_look_them_up(typed):
+    slots, said = await validate(make_tracker(typed, "share_location", slots=ASKED_LOCATION, requested="location"))
+    assert slots == {"location": None} and said == []  # asked again, with the pin keyboard; no "not found"
+
+
+# An address in several pieces is read as one.
+WARD_THUAN_HOA = {"entity": "address", "value": "phường Thuận Hóa", "start": 22, "end": 38}
+
+
+@pytest.mark.parametrize("text, entities", [
+    # Two spans in one message: the street, then the ward.
+    ("kiệt 45 Nguyễn Huệ ở phường Thuận Hóa", [{**ADDRESS_KIET_45, "start": 0, "end": 18}, WARD_THUAN_HOA]),
+    ("kiet 45 nguyen hue o phuong thuan hoa", [{"entity": "address", "value": "kiet 45 nguyen hue"},
+                                               {"entity": "address", "value": "phuong Thuan Hoa"}]),
+    # The NLU found the street only; the message names the ward all the same.
+    ("kiệt 45 nguyễn huệ phường thuận hoá", [{"entity": "address", "value": "kiệt 45 Nguyễn Huệ"}]),
+])
+async def test_an_address_in_two_spans_is_one_address(text, entities):
+    slots, said = await validate(make_tracker(text, "inform", entities=entities, slots=ASKED_LOCATION,
+                                              requested="location"))
+    pending = slots["location_pending"]
+    assert pending["unit_name"] == "Phường Thuận Hóa" and not pending.get("choices"), pending
+    assert said == [] and not slots.get("location_tries")
+
+
+async def street_waiting_for_its_ward(typed="45 Nguyễn Huệ"):
+    slots, _ = await validate(make_tracker(typed, "inform", entities=[{"entity": "address", "value": typed}],
+                                           slots=ASKED_LOCATION, requested="location"))
+    assert slots["location_pending"]["choices"]
+    return {**ASKED_LOCATION, **slots}
+
+
+@pytest.mark.parametrize("ward", ["phường Thuận Hóa", "phuong thuan hoa", "P. Thuận Hoá"])
+async def test_a_street_then_its_ward_in_the_next_message_is_one_address(ward):
+    asked = await street_waiting_for_its_ward()
+    slots, said = await validate(make_tracker(ward, "inform", entities=[{"entity": "address", "value": ward}],
+                                              slots=asked, requested="location"))
+    # The ward typed means its button: nothing left to confirm.
+    assert slots["location"]["display"] == "45 Nguyễn Huệ, phường Thuận Hóa"
+    assert slots["location"]["unit_name"] == "Phường Thuận Hóa" and slots["location_pending"] is None
+    assert said == []
+
+
+async def test_a_new_address_after_a_street_is_read_on_its_own():
+    asked = await street_waiting_for_its_ward()
+    slots, _ = await validate(make_tracker("chợ Đông Ba", "inform", slots=asked, requested="location",
+                                           entities=[{"entity": "address", "value": "chợ Đông Ba"}]))
+    assert slots["location"] is None
+    assert slots["location_pending"]["display"] == "chợ Đông Ba, phường Phú Xuân"  # to confirm
+
+
+async def ask_location(slots):
+    _, asked = await run_action(actions.ActionAskLocation(), make_tracker("x", "inform", slots=slots,
+                                                                          requested="location"))
+    return asked[0]
+
+
+async def test_the_same_typed_address_never_gets_the_same_question_a_third_time():
+    asked = await street_waiting_for_its_ward("kiet 45 nguyen hue")
+    assert (await ask_location(asked))["response"] == "utter_ask_location_ward"
+    # The same answer again: the question offers other ways (a pin, the street's wards).
+    slots, _ = await validate(make_tracker("kiet 45 nguyen hue", "inform", slots=asked, requested="location",
+                                           entities=[{"entity": "address", "value": "kiet 45 nguyen hue"}]))
+    asked = {**asked, **slots}
+    assert asked["location_tries"] == 2
+    question = await ask_location(asked)
+    assert question["response"] == "utter_ask_location_other"
+    assert question["custom"] == {"request_location": True}
+    assert "Phường Thuận Hóa" in [b["title"] for b in question["buttons"]]
+
+    # An address nobody can find, twice: the list of every ward of Huế, and a pick needs no confirm.
+    asked = dict(ASKED_LOCATION)
+    for _ in range(2):
+        slots, said = await validate(make_tracker("xyz abc", "out_of_scope", slots=asked, requested="location"))
+        assert responses(said) == ["utter_location_not_found"]
+        asked = {**asked, **slots}
+    question = await ask_location(asked)
+    assert question["response"] == "utter_ask_location_other"
+    assert len(question["buttons"]) == 40
+    pick = question["buttons"][0]
+    slots, _ = await validate(make_tracker(pick["payload"], "inform", slots=asked, requested="location",
+                                           entities=[{"entity": "address", "value": pick["title"]}]))
+    assert slots["location"]["unit_name"] == pick["title"]
+
+
 # Submitting and status against the real routing backend -------------------------------------
 @pytest.fixture(autouse=True)
 def assistant_env(monkeypatch, routing_backend):
@@ -391,12 +549,19 @@ def assistant_env(monkeypatch, routing_backend):
 
 
 def outbox_entries() -> list:
-    return outbox.pending(Path(get_settings().data_dir) / "outbox.sqlite3")
+    return [row["fields"] for row in outbox.pending(Path(get_settings().data_dir) / "outbox.sqlite3")]
 
 
-async def submit(slots=FILLED, sender=SENDER):
+def form(opened_at: float = 1764748800.25) -> List[Dict[str, Any]]:
+    """The events of a report form opened at `opened_at` (its idempotency key follows from it)."""
+    return [{"event": "active_loop", "timestamp": opened_at, "name": "report_form"},
+            {"event": "active_loop", "timestamp": opened_at + 60, "name": None}]
+
+
+async def submit(slots=FILLED, sender=SENDER, before=None):
     tracker = make_tracker("/affirm", "affirm", slots={**slots, "confirmed": True}, active_loop=None,
-                           metadata={"channel": "telegram", "user_id": "4242"}, sender=sender)
+                           metadata={"channel": "telegram", "user_id": "4242"}, sender=sender,
+                           before=form() if before is None else before)
     return await run_action(actions.ActionSubmitReport(), tracker)
 
 
@@ -425,35 +590,30 @@ async def test_submit_sends_the_report_and_gives_code_and_agency(routing_backend
     assert [r["service_request_id"] for r in mine] == [code]
 
 
-async def test_submit_when_nothing_listens_keeps_the_report_and_a_later_action_sends_it(routing_backend):
+async def test_submit_when_nothing_listens_keeps_the_report_with_its_key(routing_backend):
     events, said = await submit()
-    # The truth, not a fake code; and nothing is lost.
+    # The truth, not a fake code; and nothing is lost: the outbox worker sends it later.
     assert responses(said) == ["utter_report_queued"]
     assert "report_id" not in said[0]
-    assert [fields["description"] for _, fields in outbox_entries()] == [COMPLAINT]
+    [kept] = outbox_entries()
+    assert kept["description"] == COMPLAINT and kept["account_id"] == SENDER
+    assert kept["idempotency_key"]
     assert {e["name"] for e in events} >= {"description", "location", "confirmed"}
 
-    # The backend is back: the citizen asks after their report and finds it.
-    await routing_backend.start()
-    _, said = await run_action(actions.ActionCheckStatus(),
-                               make_tracker("phản ánh của tôi sao rồi", "check_status", active_loop=None))
-    assert outbox_entries() == []
-    assert responses(said) == ["utter_status"]
-    assert said[0]["category_name"] == "Chiếu sáng công cộng"
-    assert REPORT_CODE.fullmatch(said[0]["report_id"])
 
-
-async def test_a_later_submit_sends_the_kept_report_first(routing_backend):
-    await submit()
-    assert len(outbox_entries()) == 1
+async def test_the_same_report_confirmed_twice_is_filed_once(routing_backend):
     await routing_backend.start()
-    second = {**FILLED, "description": "cột đèn nghiêng sắp đổ trước trường học", "photos": []}
-    _, said = await submit(second)
-    assert responses(said) == ["utter_report_sent"]
-    assert outbox_entries() == []
+    _, said = await submit()
+    # The same conversation confirms again (a second tap, or again after the Rasa server died
+    # before it kept the first confirmation): the same report, not a second one.
+    _, again = await submit()
+    assert responses(again) == ["utter_report_sent"] and again[0]["report_id"] == said[0]["report_id"]
+    # The citizen's next report is a report of its own.
+    _, other = await submit(before=form() + form(1764749900.5))
+    assert other[0]["report_id"] != said[0]["report_id"]
     async with backend_client() as backend:
         mine = await backend.list_requests(account_id=SENDER)
-    assert sorted(r["description"] for r in mine) == sorted([COMPLAINT, second["description"]])
+    assert len(mine) == 2
 
 
 async def test_submit_refused_by_the_backend_says_why(routing_backend):
@@ -499,7 +659,7 @@ async def test_status_without_code_lists_only_the_citizens_own_reports(routing_b
     _, said = await check_status("phản ánh của tôi sao rồi")
     assert responses(said) == ["utter_status_none"]
     await submit()
-    await submit({**FILLED, "description": "cột đèn nghiêng sắp đổ trước trường học"})
+    await submit({**FILLED, "description": "cột đèn nghiêng sắp đổ trước trường học"}, before=form(1764749900.5))
     await submit({**FILLED, "description": "rác ùn ứ ở chợ Đông Ba"}, sender="zalo:99")
     _, said = await check_status("phản ánh của tôi sao rồi")
     assert responses(said) == ["utter_status_list_header", "utter_status_line", "utter_status_line"]

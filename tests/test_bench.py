@@ -39,3 +39,19 @@ def test_rest_part_prints_one_json_line_per_figure():
         assert figure["errors"] == 0
         assert figure["n"] == 6 * figure["concurrency"]  # every message of every conversation
         assert {"unit", "concurrency", "model", "dataset"} <= figure.keys()
+
+
+@pytest.mark.slow
+def test_fault_run_counts_no_report_lost_or_stored_twice():
+    # Three citizens for 20 s; the backend is down from the 8th second for 8 s, so some reports
+    # are queued and must arrive once the backend is back.
+    result = run_module("bench", "--only", "fault", "--fault-citizens", "3", "--fault-duration", "20",
+                        "--fault-down", "8", timeout_s=420)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = {f["name"]: f for f in map(json.loads, result.stdout.splitlines())}
+    count = {name.removeprefix("fault.reports."): figure["value"]
+             for name, figure in figures.items() if name.startswith("fault.reports.")}
+    assert count["queued"] > 0 and count["confirmed"] > count["queued"], count
+    assert count["duplicates"] == 0 and count["lost"] == 0 and count["errors"] == 0, count
+    assert count["stored"] == count["confirmed"], count
+    assert figures["fault.last_queued_arrival"]["value"] >= 0

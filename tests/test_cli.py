@@ -1,14 +1,18 @@
 """`make run` as a newcomer and an operator meet it: what it refuses, what it protects."""
 from __future__ import annotations
 
+import logging
+import os
 import socket
+import sys
+import time
 
 import pytest
 import requests
 
 from bot.settings import SettingsError, load_settings
 from tests.support.stack import run_module, running_stack
-from tools.supervise import endpoints
+from tools.supervise import STABLE_AFTER_S, Child, endpoints
 
 
 def run_cli(env):
@@ -49,12 +53,46 @@ def test_production_store_urls_become_rasa_endpoint_settings():
                                        "password": "s3cret"}
     assert config["lock_store"] == {"type": "redis", "url": "cache.internal", "port": 6380, "db": 2,
                                     "password": "pw", "use_ssl": False}
-    assert set(endpoints(load_settings({}))) == {"action_endpoint"}
+    # Without TRACKER_STORE_URL, conversations outlive the Rasa server: a SQLite file of its own.
+    embedded = endpoints(load_settings({"DATA_DIR": "/srv/hue"}))
+    assert embedded["tracker_store"] == {"type": "SQL", "dialect": "sqlite", "db": "/srv/hue/trackers.sqlite3"}
+    assert "lock_store" not in embedded
+
+
+def test_the_lock_lifetime_must_outlast_a_call_to_the_backend():
+    with pytest.raises(SettingsError, match="LOCK_LIFETIME_S"):
+        load_settings({"LOCK_STORE_URL": "redis://127.0.0.1:6379/0", "LOCK_LIFETIME_S": "5"})
+    with pytest.raises(SettingsError, match="LOCK_LIFETIME_S"):
+        load_settings({"LOCK_LIFETIME_S": "0"})
+
+
+def test_a_process_that_keeps_dying_is_restarted_ever_more_slowly_and_said_so(caplog):
+    caplog.set_level(logging.INFO, logger="tools.supervise")
+    crasher = Child("crasher", [sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ))
+    waits = []
+    for _ in range(7):
+        crasher.process.wait(timeout=30)
+        died = time.monotonic()
+        crasher.tend(died)  # notices it died soon after its start
+        assert crasher.restart_at is not None
+        waits.append(crasher.restart_at - died)
+        crasher.tend(crasher.restart_at)  # starts it again
+    assert waits == [1, 2, 4, 8, 16, 30, 30]
+    assert "the crasher stopped with exit code 3; starting it again in 1 s" in caplog.text
+    assert "it keeps dying" in caplog.text and "starting it again every 30 s" in caplog.text
+    # Once it has served a while, a death is restarted quickly again.
+    crasher.process.wait(timeout=30)
+    crasher.tend(crasher.started + STABLE_AFTER_S + 1)
+    assert crasher.restart_at == pytest.approx(crasher.started + STABLE_AFTER_S + 2)
 
 
 @pytest.mark.slow
-def test_with_a_token_rasa_http_api_requires_it(tmp_path, trained_model):
+def test_with_a_token_rasa_http_api_requires_it_and_no_command_line_shows_it(tmp_path, trained_model):
     with running_stack(tmp_path, env={"RASA_API_TOKEN": "t0ken-for-test"}) as stack:
+        # Anyone on the host can read a command line (`ps`): the token is on none of the stack's.
+        command_lines = stack.command_lines()
+        assert any("tools.rasa_server" in argv for argv in command_lines.values()), command_lines
+        assert not [argv for argv in command_lines.values() if any("t0ken" in part for part in argv)]
         assert requests.get(f"{stack.rasa_url}/status", timeout=10).status_code == 401
         parse = f"{stack.rasa_url}/model/parse"
         assert requests.post(parse, json={"text": "xin chào"}, timeout=10).status_code == 401

@@ -3,13 +3,17 @@ bot/outbox.py (a confirmed report survives a backend outage)."""
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from bot import outbox, report
 from bot.categories import category_names
-from bot.open311_client import BackendRejected, BackendUnavailable
+from bot.text import strip_marks
 from tests.support.conversation import COMPLAINT
 from tests.support.places import THUAN_HOA
 from tests.support.trackers import PIN_LOCATION
@@ -169,7 +173,7 @@ def test_summary_buttons_and_the_slots_each_fix_clears():
     assert payloads[0] == "/affirm" and payloads[-1] == "/cancel"
     for field in ("description", "category", "location", "photos"):
         assert f'/deny{{"field":"{field}"}}' in payloads
-    assert set(report.fix_slots("location")) == {"location", "location_pending"}
+    assert set(report.fix_slots("location")) == {"location", "location_pending", "location_tries"}
     assert set(report.fix_slots("photos")) == {"photos", "photos_done"}
     assert set(report.fix_slots("category")) == {"category", "category_guess"}
     assert tuple(report.fix_slots("nonsense")) == tuple(report.fix_slots(None)) == ()
@@ -200,53 +204,113 @@ def test_summary_params_show_what_will_be_sent():
                       "place": PIN_LOCATION["display"], "photo_count": 2}
 
 
-# outbox ------------------------------------------------------------------------------------
-class FakeBackend:
-    """Open311Client stand-in: answers with codes, or fails as told per call."""
-
-    def __init__(self, failures=()):
-        self.failures = list(failures)
-        self.received = []
-
-    async def create_request(self, **fields):
-        failure = self.failures.pop(0) if self.failures else None
-        if failure:
-            raise failure
-        self.received.append(fields)
-        return {"service_request_id": f"PA{len(self.received):06d}"}
+# idempotency key: the same report however often it is confirmed, a new one per report ---------
+def form_events(opened_at: float, *, more=()):
+    """A conversation whose report form opened at `opened_at`, was interrupted, and finished."""
+    return [
+        {"event": "user", "timestamp": opened_at - 0.1, "text": COMPLAINT},
+        {"event": "active_loop", "timestamp": opened_at, "name": "report_form"},
+        {"event": "user", "timestamp": opened_at + 5, "text": "/help"},
+        {"event": "active_loop", "timestamp": opened_at + 6, "name": "report_form"},  # carries on
+        {"event": "user", "timestamp": opened_at + 9, "text": "/affirm"},
+        {"event": "active_loop", "timestamp": opened_at + 10, "name": None},
+        *more,
+    ]
 
 
-async def test_outbox_sends_oldest_first_and_empties(tmp_path):
+def test_the_key_is_the_same_for_the_same_report_and_new_for_the_next():
+    first = form_events(1764748800.123456)
+    key = report.idempotency_key("telegram:42", first)
+    assert key and len(key) <= 64 and "telegram" not in key
+    # Confirmed again (after a crash the events before the confirmation are the same).
+    assert report.idempotency_key("telegram:42", first + first[-2:]) == key
+    assert report.idempotency_key("telegram:42", json.loads(json.dumps(first))) == key
+    # Another citizen, or the next report of the same citizen.
+    assert report.idempotency_key("zalo:42", first) != key
+    assert report.idempotency_key("telegram:42", first + form_events(1764749900.5)) not in (key, None)
+
+
+def test_no_report_form_no_key():
+    assert report.idempotency_key("web:1", [{"event": "user", "timestamp": 1.0, "text": "/affirm"}]) is None
+
+
+def test_request_fields_carry_the_key():
+    assert report.request_fields(SLOTS, "web:1", "web", "abc")["idempotency_key"] == "abc"
+
+
+# outbox: claims, failures and their schedule -------------------------------------------------
+def saved(path, count=1):
+    return [outbox.save({**report.request_fields(SLOTS, "web:1", "web", f"key-{i}")}, path) for i in range(count)]
+
+
+def test_a_claimed_row_is_nobody_else_s_until_its_lease_runs_out(tmp_path):
     path = tmp_path / "outbox.sqlite3"
-    first = report.request_fields(SLOTS, "web:1", "web")
-    second = {**first, "description": "rác ùn ứ ở chợ Đông Ba"}
-    outbox.save(first, path)
-    outbox.save(second, path)
-    assert [fields["description"] for _, fields in outbox.pending(path)] == [
-        first["description"], second["description"]]
-    backend = FakeBackend()
-    assert await outbox.flush(backend, path) == ["PA000001", "PA000002"]
-    assert [f["description"] for f in backend.received] == [first["description"], second["description"]]
-    assert outbox.pending(path) == []
-    assert await outbox.flush(backend, path) == []  # nothing is sent twice
+    [row] = saved(path)
+    now = time.time()
+    entry = outbox.claim(60, path, now=now)
+    assert entry is not None and entry.id == row and entry.code is None and entry.sender_id == "web:1"
+    assert outbox.claim(60, path, now=now + 59) is None
+    # Its worker died: the lease runs out and another worker takes the row.
+    again = outbox.claim(60, path, now=now + 61)
+    assert again is not None and again.id == row
+    # The first worker's late write changes nothing.
+    assert outbox.delivered(entry, "PA000009", None, path) is False
+    assert outbox.delivered(again, "PA000001", "UBND phường Thuận Hóa", path) is True
+    [kept] = outbox.pending(path)
+    assert (kept["code"], kept["agency"]) == ("PA000001", "UBND phường Thuận Hóa")
 
 
-async def test_outbox_keeps_everything_while_the_backend_is_down(tmp_path):
+def test_many_claimers_at_once_get_each_row_once(tmp_path):
     path = tmp_path / "outbox.sqlite3"
-    outbox.save({"service_code": "moi_truong", "description": "rác ùn ứ"}, path)
-    outbox.save({"service_code": "giao_thong", "description": "ổ gà"}, path)
-    assert await outbox.flush(FakeBackend([BackendUnavailable("down")]), path) == []
-    assert len(outbox.pending(path)) == 2
+    rows = saved(path, 20)
+
+    def claim_all():
+        claimed = []
+        while (entry := outbox.claim(60, path)) is not None:
+            claimed.append(entry.id)
+        return claimed
+
+    with ThreadPoolExecutor(4) as pool:
+        claimed = [row for part in pool.map(lambda _: claim_all(), range(4)) for row in part]
+    assert sorted(claimed) == rows
 
 
-async def test_outbox_drops_what_the_backend_refuses_but_sends_the_rest(tmp_path):
+def test_failures_are_counted_and_retried_at_once_then_after_5_then_every_30_minutes(tmp_path):
     path = tmp_path / "outbox.sqlite3"
-    outbox.save({"service_code": "not_a_code", "description": "x"}, path)
-    outbox.save({"service_code": "giao_thong", "description": "ổ gà"}, path)
-    backend = FakeBackend([BackendRejected(400, "Loại không hợp lệ / bad service_code")])
-    assert await outbox.flush(backend, path) == ["PA000001"]
-    assert backend.received == [{"service_code": "giao_thong", "description": "ổ gà"}]
-    assert outbox.pending(path) == []
+    saved(path)
+    delays = (300.0, 1800.0)
+    now = time.time()
+    waits = []
+    for _ in range(4):
+        entry = outbox.claim(60, path, now=now)
+        assert entry is not None  # due: at once the first time, then when the last wait is over
+        retry_at = outbox.failed(entry, "POST requests.json: cannot connect (ClientConnectorError)", delays,
+                                 path, now=now)
+        assert outbox.claim(60, path, now=retry_at - 1) is None
+        waits.append(retry_at - now)
+        now = retry_at
+    assert waits == [300, 1800, 1800, 1800]
+    [kept] = outbox.pending(path)
+    assert kept["failures"] == 4 and "ClientConnectorError" in kept["last_error"] and kept["code"] is None
+
+
+def test_a_row_leaves_only_when_done_and_a_released_one_is_due_again(tmp_path):
+    path = tmp_path / "outbox.sqlite3"
+    saved(path)
+    entry = outbox.claim(60, path)
+    assert entry is not None and outbox.release(entry, path)
+    entry = outbox.claim(60, path)
+    assert entry is not None and outbox.done(entry, path)
+    assert outbox.pending(path) == [] and outbox.claim(60, path) is None
+
+
+def test_an_outbox_of_the_previous_version_keeps_its_rows(tmp_path):
+    path = tmp_path / "outbox.sqlite3"
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(outbox.SCHEMA)
+        db.execute("INSERT INTO outbox (fields) VALUES (?)", (json.dumps({"service_code": "khac"}),))
+    entry = outbox.claim(60, path)
+    assert entry is not None and entry.fields == {"service_code": "khac"} and entry.failures == 0
 
 
 def test_outbox_file_is_created_under_a_missing_folder(tmp_path):
@@ -260,3 +324,73 @@ def test_a_description_with_markup_or_too_long_is_cleaned_not_lost():
     assert report.clean_description("nhiệt độ < 30 mà đèn vẫn <3 cháy") == "nhiệt độ < 30 mà đèn vẫn <3 cháy"
     assert report.clean_description("&lt;script&gt;alert(1)&lt;/script&gt; cống tắc") == "alert(1) cống tắc"
     assert len(report.clean_description("ổ gà " * 2000)) <= report.MAX_DESCRIPTION_CHARS
+
+
+# A button's word typed by hand means the button ----------------------------------------------
+PENDING_STREET = {"display": "kiệt 45 Nguyễn Huệ", "latitude": None, "query": "kiệt 45 Nguyễn Huệ",
+                  "choices": ["Phường Thuận Hóa", "Phường Phú Xuân"]}
+PENDING_PLACE = {"display": "chợ Đông Ba, phường Phú Xuân", "latitude": 16.47, "longitude": 107.58}
+EVERY_QUESTION = [
+    ("category", {"category_guess": "chieu_sang"}),
+    ("category", {}),
+    ("location", {"location_pending": PENDING_STREET}),
+    ("location", {"location_pending": PENDING_PLACE}),
+    ("photos_done", {}),
+    ("photos_done", {"photos": ["u1"]}),
+    ("confirmed", {}),
+]
+
+
+def _without_emoji(title: str) -> str:
+    return "".join(c for c in title if c.isalnum() or c in " ,.").strip()
+
+
+@pytest.mark.parametrize("slot, slots", EVERY_QUESTION)
+def test_every_button_typed_with_or_without_diacritics_is_that_button(slot, slots):
+    buttons = report.question_buttons(slot, slots, NAMES)
+    assert buttons
+    for button in buttons:
+        word = _without_emoji(button["title"])
+        for typed in (word, word.lower(), strip_marks(word), f"{strip_marks(word).lower()} nhé", f"{word} ạ"):
+            assert report.typed_button(typed, buttons) == button["payload"], typed
+
+
+def test_photo_step_takes_skip_and_done_whatever_it_shows():
+    for photos in ([], ["u1"]):
+        buttons = report.answer_buttons("photos_done", {"photos": photos}, NAMES)
+        assert report.typed_button("bo qua", buttons) == "/deny"
+        assert report.typed_button("Xong", buttons) == "/affirm"
+
+
+def test_other_words_are_not_a_button():
+    buttons = report.summary_buttons()
+    for typed in ("gửi cho ai", "sửa", "không gửi", "/affirm", "", "ạ"):
+        assert report.typed_button(typed, buttons) is None, typed
+
+
+def test_a_typed_button_reads_as_the_pressed_payload():
+    typed = {"text": "sua anh", "intent": {"name": "check_status", "confidence": 0.6}, "entities": [],
+             "metadata": {"channel": "web"}}
+    pressed = report.pressed(typed, '/deny{"field":"photos"}')
+    assert pressed["intent"]["name"] == "deny" and pressed["entities"] == [{"entity": "field", "value": "photos"}]
+    assert pressed["metadata"] == {"channel": "web"}
+    assert report.pressed(typed, "/affirm")["entities"] == []
+
+
+def test_an_old_button_is_a_payload_of_a_question_not_typed_words():
+    def message(text, intent):
+        return {"text": text, "intent": {"name": intent}}
+    assert report.is_old_button(message('/inform{"category":"giao_thong"}', "inform"))
+    assert report.is_old_button(message("/affirm", "affirm"))
+    assert not report.is_old_button(message("rác ở kiệt 5 Lê Lợi", "inform"))
+    assert not report.is_old_button(message("/share_location", "share_location"))
+    assert not report.is_old_button(message("/report_issue", "report_issue"))
+
+
+def test_address_pieces():
+    assert report.joined_address(["kiệt 45 Nguyễn Huệ", "phường Thuận Hóa"]) == "kiệt 45 Nguyễn Huệ, phường Thuận Hóa"
+    assert report.joined_address(["Lê Lợi", "Lê Lợi"]) == "Lê Lợi"
+    assert report.joined_address([]) is None
+    assert report.with_street("phường Thuận Hóa", PENDING_STREET) == "kiệt 45 Nguyễn Huệ, phường Thuận Hóa"
+    assert report.with_street("12 Lê Lợi", PENDING_STREET) is None  # a new address
+    assert report.with_street("phường Thuận Hóa", PENDING_PLACE) is None  # no street waiting

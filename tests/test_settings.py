@@ -14,6 +14,8 @@ from tools.supervise import print_welcome
         ({"BACKEND_TIMEOUT_S": "ten"}, "BACKEND_TIMEOUT_S"),
         ({"BACKEND_TIMEOUT_S": "-1"}, "BACKEND_TIMEOUT_S"),
         ({"BACKEND_TIMEOUT_S": "nan"}, "BACKEND_TIMEOUT_S"),
+        ({"OUTBOX_RETRY_S": "300,half an hour"}, "OUTBOX_RETRY_S"),
+        ({"OUTBOX_RETRY_S": "0"}, "OUTBOX_RETRY_S"),
         ({"GEOCODER": "google"}, "GEOCODER"),
         ({"RASA_PORT": "5oo5"}, "RASA_PORT"),
         ({"BACKEND_PORT": "70000"}, "BACKEND_PORT"),
@@ -21,6 +23,14 @@ from tools.supervise import print_welcome
         ({"BACKEND_URL": "127.0.0.1:8000/open311/v2"}, "BACKEND_URL"),
         ({"DATABASE_URL": "mysql://db/reports"}, "DATABASE_URL"),
         ({"LOCK_STORE_URL": "localhost:6379"}, "LOCK_STORE_URL"),
+        ({"WEBCHAT_ORIGINS": "phananh.hue.gov.vn"}, "WEBCHAT_ORIGINS"),
+        ({"WEBCHAT_ORIGINS": "https://phananh.hue.gov.vn/chat"}, "WEBCHAT_ORIGINS"),
+        ({"WEBCHAT_ORIGINS": "*"}, "WEBCHAT_ORIGINS"),
+        ({"ALLOWED_HOSTS": "https://phananh.hue.gov.vn"}, "ALLOWED_HOSTS"),
+        ({"ALLOWED_HOSTS": "phananh.hue.gov.vn:443"}, "ALLOWED_HOSTS"),
+        ({"SENDER_MESSAGES_PER_MINUTE": "0"}, "SENDER_MESSAGES_PER_MINUTE"),
+        ({"SENDER_PHOTOS_PER_HOUR": "many"}, "SENDER_PHOTOS_PER_HOUR"),
+        ({"BACKEND_UPLOADS_PER_HOUR": "-5"}, "BACKEND_UPLOADS_PER_HOUR"),
     ],
 )
 def test_an_unusable_setting_is_refused_by_name(env, named):
@@ -39,6 +49,8 @@ def test_usable_settings_are_taken_as_given():
                               "DATABASE_URL": "postgresql://root@127.0.0.1/test",
                               "LOCK_STORE_URL": "redis://127.0.0.1:6379/1"})
     assert settings.geocoder == "nominatim"
+    assert load_settings({}).outbox_retry_s == (300, 1800)  # FixMyStreet's: 5 minutes, then every 30
+    assert load_settings({"OUTBOX_RETRY_S": "0.5, 2"}).outbox_retry_s == (0.5, 2)
     assert settings.backend_timeout_s == 2.5
 
 
@@ -59,3 +71,15 @@ def test_the_banner_names_the_open311_server_actually_used(capsys):
     elsewhere = capsys.readouterr().out
     assert "Routing backend: https://open311.example.org/open311/v2/services.json" in elsewhere
     assert "127.0.0.1:8000" not in elsewhere
+
+
+def test_the_servers_answer_their_own_names_only():
+    settings = load_settings({"HOST": "0.0.0.0", "RASA_API_TOKEN": "t", "ALLOWED_HOSTS": "PhanAnh.Hue.gov.vn.",
+                              "TELEGRAM_PUBLIC_URL": "https://bot.hue.gov.vn",
+                              "WEBCHAT_ORIGINS": "https://Hue.gov.vn:8443/"})
+    assert settings.webchat_origins == ("https://hue.gov.vn:8443",)
+    for host in ("127.0.0.1:5005", "localhost", "[::1]:8000", "phananh.hue.gov.vn", "PHANANH.hue.gov.vn.:443",
+                 "bot.hue.gov.vn"):
+        assert settings.serves_host(host), host
+    for host in (None, "", "evil.example", "phananh.hue.gov.vn.evil.example", "hue.gov.vn"):
+        assert not settings.serves_host(host), host

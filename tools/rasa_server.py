@@ -1,19 +1,67 @@
-"""`python -m tools.rasa_server run ...`: Rasa's own command line, with one fix applied first.
+"""`python -m tools.rasa_server run ...`: Rasa's own command line, with fixes applied first.
 
 Rasa 3.6 checks every action-server reply with `jsonschema.validate`, which checks the schema
 itself again on each call: about 20 ms of blocked event loop per custom action, two per form step,
 so that a report conversation ran at half the stock assistant's throughput (see `make bench`).
 The same check with a validator built once costs well under a millisecond.
+
+Two fences around the HTTP server, from the settings (`bot/settings.py`):
+- CORS: Rasa's `--cors` would open its whole API (trackers with phone numbers, the model) to the
+  origins given. The project never passes it; instead `configure_cors` grants the WEBCHAT_ORIGINS
+  (sites that embed the web chat) on the web chat's routes only, and no origin anything else.
+- Host: a request whose Host header is not one of `Settings.served_hosts` gets 400 before any
+  route, so that a web page cannot reach this server through a name of its own that it points at
+  127.0.0.1 (DNS rebinding). Added to the app Rasa builds (`configure_app`), as request middleware.
+
+When a custom action cannot reach the action server (down, restarting, refusing), Rasa 3.6 logs it
+in `MessageProcessor._run_action` and goes on without the action's events: the citizen gets
+silence (`200 []` on REST). Here the failure (`RemoteAction.run`) drops the whole message instead:
+its tracker is not saved, so the citizen's retry finds the conversation (a form half-way) as it was,
+and `MessageProcessor.handle_message` says BUSY_MESSAGE through that message's output channel
+(REST, web chat, Telegram, Zalo alike) and logs the cause once.
+
+A conversation's lock (Rasa's ticket lock, in Redis with LOCK_STORE_URL) is free once all its
+tickets expired (`is_locked`): in Rasa 3.6 a message queued behind a dead server's ticket, whose own
+ticket expired within the same second, waited forever.
+
+RASA_API_TOKEN is handed to Rasa here (`--auth-token` added in-process), never on the command line
+`make run` builds: anyone on the host can read a command line.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 import sys
-from functools import lru_cache
-from typing import Any, Dict
+from contextvars import ContextVar
+from functools import lru_cache, wraps
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Set
 
+import aiohttp
+import rasa.core.run
+import rasa.server
 from jsonschema import ValidationError
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.lock import TicketLock
+from rasa.core.processor import MessageProcessor
+from rasa.shared.core.events import Event
+from rasa.utils.endpoints import ClientResponseError
+from sanic import Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from sanic_cors import CORS
+
+from bot.settings import get_settings
+
+WEBCHAT_ROUTES = r"/webhooks/web/.*"
+
+logger = logging.getLogger(__name__)
+
+# Said on the citizen's channel when a message could not be handled for want of the action server.
+BUSY_MESSAGE = "Hệ thống đang bận, bạn vui lòng thử lại sau ít phút nhé."
+# Set while a citizen's message is handled: only there is there someone to answer.
+_handling_message: ContextVar[bool] = ContextVar("handling_message", default=False)
 
 
 @lru_cache(maxsize=1)
@@ -35,8 +83,103 @@ def validate_action_result(self: RemoteAction, result: Dict[str, Any]) -> bool:
     return True
 
 
+def configure_cors(app: Sanic, cors_origins: Any = None) -> None:
+    """In place of `rasa.server.configure_cors`, which Rasa calls on every app it builds."""
+    app.config.CORS_AUTOMATIC_OPTIONS = True
+    origins = list(get_settings().webchat_origins) or ""
+    # The most specific pattern applies; the page needs no cookies, so none are allowed.
+    CORS(app, automatic_options=True, resources={
+        WEBCHAT_ROUTES: {"origins": origins, "supports_credentials": False},
+        r"/*": {"origins": ""},
+    })
+
+
+def _with_host_check(build: Callable[..., Sanic]) -> Callable[..., Sanic]:
+    @wraps(build)
+    def configure_app(*args: Any, **kwargs: Any) -> Sanic:
+        app = build(*args, **kwargs)
+        settings = get_settings()
+
+        async def check_host(request: Request) -> Optional[HTTPResponse]:
+            if settings.serves_host(request.headers.get("Host")):
+                return None
+            return response.json({"error": "unknown Host"}, status=400)
+
+        app.register_middleware(check_host, "request")
+        return app
+
+    return configure_app
+
+
+class ActionServerUnreachable(BaseException):
+    """A custom action could not reach the action server while a message was handled. Not an
+    `Exception`, so that Rasa's handlers around each action (which log it and go on without the
+    action's events: the citizen hears nothing) let it through, up to `handle_message`."""
+
+
+def _connection_failure(error: BaseException) -> Optional[BaseException]:
+    """The failure to reach the action server behind `error` (Rasa wraps it), or None."""
+    seen: Set[int] = set()
+    cause: Optional[BaseException] = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, (aiohttp.ClientConnectionError, asyncio.TimeoutError)):
+            return cause
+        # What a proxy in front of an action server that is down or restarting answers.
+        if isinstance(cause, ClientResponseError) and cause.status in (502, 503, 504):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _unreachable_is_raised(run: Callable[..., Awaitable[List[Event]]]) -> Callable[..., Awaitable[List[Event]]]:
+    @wraps(run)
+    async def run_remote_action(self: RemoteAction, *args: Any) -> List[Event]:
+        try:
+            return await run(self, *args)
+        except Exception as error:
+            failure = _connection_failure(error)
+            if failure is None or not _handling_message.get():
+                raise
+            raise ActionServerUnreachable(f"{self.name()}: {failure!r}") from error
+
+    return run_remote_action
+
+
+def _busy_is_said(handle: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @wraps(handle)
+    async def handle_message(self: MessageProcessor, message: UserMessage) -> Any:
+        handling = _handling_message.set(True)
+        try:
+            return await handle(self, message)
+        except ActionServerUnreachable as down:
+            logger.error("The action server cannot be reached (%s): a message was dropped and its "
+                         "sender asked to try again", down)
+            output = message.output_channel
+            await output.send_response(message.sender_id, {"text": BUSY_MESSAGE})
+            return output.messages if isinstance(output, CollectingOutputChannel) else None
+        finally:
+            _handling_message.reset(handling)
+
+    return handle_message
+
+
+def is_locked(self: TicketLock, ticket_number: int) -> bool:
+    """Rasa's test, except that a lock whose tickets have all expired is free. Rasa's would keep a
+    message whose own ticket expired while it waited (behind a dead server's) waiting forever."""
+    now_serving = self.now_serving  # drops the expired tickets
+    return bool(self.tickets) and now_serving != ticket_number
+
+
 def install() -> None:
     RemoteAction._validate_action_result = validate_action_result
+    TicketLock.is_locked = is_locked
+    if not hasattr(RemoteAction.run, "__wrapped__"):
+        RemoteAction.run = _unreachable_is_raised(RemoteAction.run)
+        MessageProcessor.handle_message = _busy_is_said(MessageProcessor.handle_message)
+    rasa.server.configure_cors = configure_cors
+    if not hasattr(rasa.core.run.configure_app, "__wrapped__"):
+        rasa.core.run.configure_app = _with_host_check(rasa.core.run.configure_app)
 
 
 def main() -> None:
@@ -44,6 +187,9 @@ def main() -> None:
     from rasa.__main__ import main as rasa_main
 
     sys.argv[0] = "rasa"
+    token = get_settings().rasa_api_token
+    if token and sys.argv[1:2] == ["run"]:
+        sys.argv += ["--auth-token", token]  # this process's argv: /proc/<pid>/cmdline keeps the original
     rasa_main()
 
 

@@ -1,12 +1,15 @@
 """`make run`: the routing backend, the action server and the Rasa server as child processes.
 
-Each is started in turn and waited for until it answers; then where to chat is printed, and all
-of them stop on Ctrl-C (or when one dies).
+Each is started in turn and waited for until it answers (its health URL, when it serves one);
+then where to chat is printed. A process that dies later is started again, after 1 s, 2 s, 4 s...
+up to RESTART_CAP_S while it keeps dying soon after each start, each restart logged with the exit
+code; the others go on serving meanwhile. Ctrl-C (or SIGTERM) stops them all.
 """
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -40,10 +43,18 @@ def lock_store(url: str) -> Dict:
     return {key: value for key, value in config.items() if value is not None}
 
 
+def embedded_tracker_store(settings: Settings) -> Dict:
+    """Without TRACKER_STORE_URL: Rasa's SQL tracker store on a SQLite file, so that a restart of
+    the Rasa server or a model reload (`bot.cli reload`) keeps every conversation where it was."""
+    return {"type": "SQL", "dialect": "sqlite", "db": str(settings.data_dir / "trackers.sqlite3")}
+
+
 def endpoints(settings: Settings) -> Dict:
     config: Dict = {"action_endpoint": {"url": settings.action_endpoint_url}}
     if settings.tracker_store_url:
         config["tracker_store"] = tracker_store(settings.tracker_store_url)
+    else:
+        config["tracker_store"] = embedded_tracker_store(settings)
     if settings.lock_store_url:
         config["lock_store"] = lock_store(settings.lock_store_url)
     return config
@@ -64,25 +75,32 @@ def commands(settings: Settings, model: Path, endpoints_path: Path) -> Dict[str,
             "--interface", settings.host, "--port", str(settings.rasa_port)]
     # No --cors: the web chat is served by this server itself, and any other origin allowed in
     # would let a web page open in a browser on the host read the trackers through the API.
-    if settings.rasa_api_token:
-        rasa += ["--auth-token", settings.rasa_api_token]
+    # No --auth-token either: anyone on the host can read a command line (`ps`); tools.rasa_server
+    # hands RASA_API_TOKEN from its environment to Rasa in-process.
     return {
         "backend": [sys.executable, "-m", "backend"],
         "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
                     "--port", str(settings.actions_port)],
         "rasa": rasa,
+        # Last: it tells citizens their codes through the Rasa server's API. No port.
+        "outbox": [sys.executable, "-m", "bot.outbox_worker"],
     }
 
 
 def ports(settings: Settings) -> Dict[str, int]:
+    """The ports of the processes that listen; a process of `commands` without one (a worker)
+    is started without the port check."""
     return {"backend": settings.backend_port, "actions": settings.actions_port,
             "rasa": settings.rasa_port}
 
 
 def health_urls(settings: Settings) -> Dict[str, str]:
+    """What each server answers once it can serve (below 500); a process without one is taken
+    as up once started."""
     port = ports(settings)
     return {
-        "backend": f"http://127.0.0.1:{port['backend']}/open311/v2/services.json",
+        # Answers only while the backend's database does.
+        "backend": f"http://127.0.0.1:{port['backend']}/health",
         "actions": f"http://127.0.0.1:{port['actions']}/health",
         "rasa": f"http://127.0.0.1:{port['rasa']}/",
     }
@@ -100,43 +118,109 @@ def stop(processes: Dict[str, subprocess.Popen]) -> None:
             process.kill()
 
 
-def run(settings: Settings, model: Path) -> int:
-    endpoints_path = write_endpoints(settings)
+RESTART_FIRST_S = 1.0
+RESTART_CAP_S = 30.0
+# A process that served this long before dying did not die "at once": it is restarted quickly.
+STABLE_AFTER_S = 60.0
+
+
+def restart_delay(quick_deaths: int) -> float:
+    """The wait before starting again a process that died `quick_deaths` times in a row (1 for
+    the first) soon after its start: 1 s, 2 s, 4 s... at most RESTART_CAP_S."""
+    return min(RESTART_FIRST_S * 2 ** (quick_deaths - 1), RESTART_CAP_S)
+
+
+def exit_status(code: int) -> str:
+    if code < 0:  # Popen's way of saying "killed by a signal"
+        try:
+            return f"exit code {code} ({signal.Signals(-code).name})"
+        except ValueError:
+            pass
+    return f"exit code {code}"
+
+
+class Child:
+    """One process of `make run`, started again whenever it dies."""
+
+    def __init__(self, name: str, command: List[str], env: Dict[str, str]) -> None:
+        self.name, self.command, self.env = name, command, env
+        self.quick_deaths = 0
+        self.restart_at: Optional[float] = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, cwd=PROJECT_ROOT, env=self.env)
+        self.started = time.monotonic()
+        self.restart_at = None
+
+    def tend(self, now: float) -> None:
+        """Restarts the process when it is due; schedules the restart when it just died."""
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.start()
+                logger.info("the %s started again (pid %d)", self.name, self.process.pid)
+            return
+        code = self.process.poll()
+        if code is None:
+            return
+        self.quick_deaths = self.quick_deaths + 1 if now - self.started < STABLE_AFTER_S else 1
+        delay = restart_delay(self.quick_deaths)
+        self.restart_at = now + delay
+        if delay < RESTART_CAP_S:
+            logger.warning("the %s stopped with %s; starting it again in %.0f s",
+                           self.name, exit_status(code), delay)
+        else:
+            logger.error("the %s stopped with %s, again soon after its start: it keeps dying, "
+                         "see its log above; starting it again every %.0f s", self.name, exit_status(code), delay)
+
+
+def child_env(settings: Settings) -> Dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "SANIC_HOST": settings.host,
            # Refuse bodies past one photo's limit before Sanic buffers them (its default is 100 MB).
            "SANIC_REQUEST_MAX_SIZE": str(12 * 1024 * 1024),
            "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false",
            # Rasa 3.6's dependencies warn about their own deprecations at every start.
            "PYTHONWARNINGS": "ignore::DeprecationWarning"}
-    processes: Dict[str, subprocess.Popen] = {}
+    if settings.lock_store_url:
+        # How long a ticket of Rasa's Redis lock store holds a conversation (Rasa reads it once,
+        # at start; its default is 60 s): also how long a dead Rasa server's lock lingers.
+        env["TICKET_LOCK_LIFETIME"] = str(settings.lock_lifetime_s)
+    return env
+
+
+def run(settings: Settings, model: Path) -> int:
+    endpoints_path = write_endpoints(settings)
+    env = child_env(settings)
+    children: List[Child] = []
     urls = health_urls(settings)
+    listening = ports(settings)
     # The Rasa server needs a minute to load the model; the others are up in seconds.
-    timeouts = {"backend": 60, "actions": 60, "rasa": 300}
+    timeouts = {"rasa": 300}
     try:
         for name, command in commands(settings, model, endpoints_path).items():
             if name == "backend" and settings.backend_url:
                 print(f"BACKEND_URL set: using the Open311 server at {settings.backend_url}")
                 continue
-            port = ports(settings)[name]
-            if port_in_use(port):
+            port = listening.get(name)
+            if port is not None and port_in_use(port):
                 print(f"error: port {port} for the {name} is taken (another `make run`?); "
                       f"stop it or choose another port in the environment", file=sys.stderr)
                 return 1
-            processes[name] = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env)
-            if not wait_until_up(urls[name], [processes[name]], timeouts[name]):
+            children.append(Child(name, command, env))
+            url = urls.get(name)
+            if url and not wait_until_up(url, [children[-1].process], timeouts.get(name, 60)):
                 print(f"error: the {name} did not start; see its log above", file=sys.stderr)
                 return 1
         print_welcome(settings)
-        while all(p.poll() is None for p in processes.values()):
-            time.sleep(1)
-        dead = [name for name, p in processes.items() if p.poll() is not None]
-        print(f"error: {', '.join(dead)} stopped; stopping the rest", file=sys.stderr)
-        return 1
+        while True:
+            time.sleep(0.5)
+            for child in children:
+                child.tend(time.monotonic())
     except KeyboardInterrupt:
         print("\nStopping...")
         return 0
     finally:
-        stop(processes)
+        stop({child.name: child.process for child in children})
 
 
 def print_welcome(settings: Settings) -> None:

@@ -16,6 +16,7 @@ from sanic.request import Request
 from telegram import Update
 
 from bot.settings import Settings, get_settings
+from channels.state import ChannelState, open_state
 from channels.telegram.api import CHANNEL, SECRET_HEADER, Redactor, keep_token_out_of_logs, make_bot
 from channels.telegram.keyboards import Keyboards
 from channels.telegram.replies import TelegramOutput
@@ -38,12 +39,16 @@ class TelegramInput(InputChannel):
         self.settings = settings
         self.off_reason = settings.telegram_off_reason()
         self.output: Optional[TelegramOutput] = None
+        self.state: Optional[ChannelState] = None
         if self.off_reason:
             logger.info("Telegram channel is off: %s", self.off_reason)
             return
         keep_token_out_of_logs()
+        self.state = open_state(settings)
+        # Keys carry the bot's id (the token's public part): bots sharing a Redis never mix.
+        namespace = f"{CHANNEL}:{(settings.telegram_token or '').split(':')[0]}"
         self.output = TelegramOutput(
-            make_bot(settings), Keyboards(), Redactor(settings.telegram_token or "")
+            make_bot(settings), Keyboards(self.state, namespace), Redactor(settings.telegram_token or "")
         )
 
     def get_output_channel(self) -> Optional[OutputChannel]:
@@ -51,7 +56,10 @@ class TelegramInput(InputChannel):
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         bp = Blueprint("hue_telegram", __name__)
-        updates = UpdateHandler(self.settings, self.output, on_new_message) if self.output else None
+        updates = (
+            UpdateHandler(self.settings, self.output, self.state, on_new_message)
+            if self.output and self.state else None
+        )
         secret = (self.settings.telegram_webhook_secret or "").encode()
 
         @bp.route("/", methods=["GET"])

@@ -37,7 +37,7 @@ class TelegramOutput(OutputChannel):
         chat_id = native_id(recipient_id)
         buttons = message.get("buttons") or message.get("quick_replies") or []
         asks_place = bool((message.get("custom") or {}).get("request_location"))
-        markup = self.keyboards.for_message(chat_id, buttons, asks_place)
+        markup = await self.keyboards.for_message(chat_id, buttons, asks_place)
         pieces = split_text(message.get("text") or "", TEXT_LIMIT)
         if not pieces and (buttons or asks_place):
             pieces = [CHOOSE]  # a keyboard needs a message to hang on

@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 from typing import Any, Awaitable, Callable, Optional, Tuple, Union
 
-from cachetools import TTLCache
 from rasa.core.channels.channel import UserMessage
 from telegram import CallbackQuery, Document, Message, PhotoSize, Update
 from telegram.error import InvalidToken, TelegramError
@@ -18,8 +17,10 @@ from bot.messages import (
 )
 from bot.photos import MAX_PHOTO_BYTES, PhotoError
 from bot.settings import Settings
-from channels.output import MEMORY, sender_id
+from channels.limits import InboundLimits
+from channels.output import sender_id
 from channels.photos import DOWNLOAD_FAILED, TOO_BIG, store_photo
+from channels.state import ChannelState
 from channels.tasks import Background, KeyedLocks
 from channels.telegram.albums import Album, Albums
 from channels.telegram.api import ALLOWED_UPDATES, CHANNEL, WEBHOOK_PATH
@@ -28,7 +29,9 @@ from channels.telegram.replies import TelegramOutput
 logger = logging.getLogger(__name__)
 
 ALBUM_QUIET_S = 1.0
-# Telegram keeps redelivering an update it got no answer to for up to a day.
+# Telegram keeps redelivering an update it got no answer to for up to a day: its id is kept that
+# long in the channels' shared state, so a redelivery to another replica or after a restart is
+# still recognised.
 REDELIVERY_S = 24 * 3600
 
 UNSUPPORTED = (
@@ -43,15 +46,18 @@ Image = Union[PhotoSize, Document]
 
 
 class UpdateHandler:
-    def __init__(self, settings: Settings, output: TelegramOutput, on_new_message: OnNewMessage) -> None:
+    def __init__(
+        self, settings: Settings, output: TelegramOutput, state: ChannelState, on_new_message: OnNewMessage
+    ) -> None:
         self.settings = settings
         self.output = output
+        self.state = state
         self.bot = output.bot
         self.on_new_message = on_new_message
         self.albums = Albums(ALBUM_QUIET_S)
         self.background = Background()
         self.chat_locks = KeyedLocks()
-        self.seen: TTLCache[int, bool] = TTLCache(maxsize=MEMORY, ttl=REDELIVERY_S)
+        self.limits = InboundLimits(settings)
 
     async def start(self) -> None:
         redact = self.output.redact
@@ -80,17 +86,23 @@ class UpdateHandler:
     async def stop(self) -> None:
         await self.background.drain()
         await self.bot.shutdown()
+        await self.state.close()
 
     async def handle(self, update: Update) -> None:
-        if update.update_id in self.seen:
+        if not await self.state.add(f"{self.output.keyboards.namespace}:update:{update.update_id}", REDELIVERY_S):
             return
-        self.seen[update.update_id] = True
         who = _who(update)
         if who is None:
             return  # edits, channel posts, polls...: nothing for the assistant
         chat_id, user_id = who
         try:
-            if update.callback_query is not None:
+            refusal = await self.limits.message(
+                sender_id(CHANNEL, chat_id), update.message.text if update.message else None
+            )
+            if refusal:
+                if not refusal.repeated:
+                    await self.reply(chat_id, refusal.text)
+            elif update.callback_query is not None:
                 await self._pressed(update.callback_query, chat_id, user_id)
             elif update.message is not None:
                 await self._message(update.message, chat_id, user_id)
@@ -100,7 +112,7 @@ class UpdateHandler:
 
     async def _pressed(self, query: CallbackQuery, chat_id: str, user_id: str) -> None:
         await query.answer()  # stops the spinner on the citizen's button
-        payload = self.output.keyboards.pressed(query.data or "")
+        payload = await self.output.keyboards.pressed(query.data or "")
         if payload is None:
             await self.reply(chat_id, OLD_BUTTON)
         else:
@@ -111,13 +123,13 @@ class UpdateHandler:
         if image is not None:
             await self._photo(message, image, chat_id, user_id)
             return
-        inbound = self._inbound(message, chat_id, user_id)
+        inbound = await self._inbound(message, chat_id, user_id)
         if isinstance(inbound, Inbound):
             await self.deliver(chat_id, inbound)
         else:
             await self.reply(chat_id, inbound)
 
-    def _inbound(self, message: Message, chat_id: str, user_id: str) -> Union[Inbound, str]:
+    async def _inbound(self, message: Message, chat_id: str, user_id: str) -> Union[Inbound, str]:
         """The message for the assistant, or the answer the channel gives on its own."""
         where = {"channel": CHANNEL, "user_id": user_id}
         if message.location:
@@ -130,11 +142,16 @@ class UpdateHandler:
         if message.text:
             if message.text.split()[0].split("@")[0] == "/start":
                 return text_message("/greet", **where)  # a bot's first message on Telegram
-            text = self.output.keyboards.typed(chat_id, message.text) or message.text
+            text = await self.output.keyboards.typed(chat_id, message.text) or message.text
             return text_message(text, **where)
         return UNSUPPORTED
 
     async def _photo(self, message: Message, image: Image, chat_id: str, user_id: str) -> None:
+        refusal = await self.limits.photos(sender_id(CHANNEL, chat_id))
+        if refusal:
+            if not refusal.repeated:
+                await self.reply(chat_id, refusal.text)
+            return
         try:
             photo = await store_photo(await self._download(image, chat_id), self.settings)
         except PhotoError as exc:

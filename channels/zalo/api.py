@@ -1,18 +1,23 @@
 """The Zalo OA message API, with the access token refreshed when Zalo says it expired.
 
-Tokens live in memory only: a refreshed pair is not written back anywhere, and Zalo refresh tokens
-are single-use, so after a restart ZALO_ACCESS_TOKEN / ZALO_REFRESH_TOKEN must be current ones.
+Zalo refresh tokens work once, so a refreshed pair is kept in the channels' shared state
+(`channels.state`): a restart, or another replica, goes on with it instead of the spent pair of
+the environment. The stored pair remembers which environment pair it descends from; once
+ZALO_ACCESS_TOKEN / ZALO_REFRESH_TOKEN are given new values, those are the newer ones and win.
 Neither token is ever logged.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from typing import Any, Dict, Optional
 
 import aiohttp
 
 from bot.settings import Settings
+from channels.state import ChannelState
 
 logger = logging.getLogger(__name__)
 
@@ -21,10 +26,17 @@ TIMEOUT = aiohttp.ClientTimeout(total=15)
 
 
 class ZaloApi:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, state: ChannelState, namespace: str) -> None:
         self.settings = settings
         self._access_token = settings.zalo_access_token or ""
         self._refresh_token = settings.zalo_refresh_token
+        self._state = state
+        self._tokens_key = f"{namespace}:tokens"
+        # Which environment pair a stored pair descends from, without keeping the tokens themselves.
+        self._environment = hashlib.sha256(
+            f"{self._access_token}\n{self._refresh_token or ''}".encode()
+        ).hexdigest()
+        self._stored_checked = False
         self._refreshing = asyncio.Lock()
         self._session: Optional[aiohttp.ClientSession] = None
 
@@ -41,6 +53,9 @@ class ZaloApi:
 
     async def send(self, user_id: str, message: Dict[str, Any]) -> bool:
         """Sends a customer-service message; True if Zalo accepted it (failures are logged)."""
+        if not self._stored_checked:
+            self._stored_checked = True
+            await self._adopt_stored()
         token = self._access_token
         answer = await self._post(user_id, message, token)
         if answer.get("error") == TOKEN_EXPIRED and await self._refresh(token):
@@ -52,6 +67,14 @@ class ZaloApi:
             )
             return False
         return True
+
+    async def _adopt_stored(self) -> None:
+        """Takes the refreshed pair kept in the state, if it descends from this environment's."""
+        raw = await self._state.get(self._tokens_key)
+        stored = json.loads(raw) if raw else {}
+        if stored.get("environment") == self._environment and stored.get("access_token"):
+            self._access_token = stored["access_token"]
+            self._refresh_token = stored.get("refresh_token") or self._refresh_token
 
     async def _post(self, user_id: str, message: Dict[str, Any], token: str) -> Dict[str, Any]:
         url = f"{self.settings.zalo_api_base_url.rstrip('/')}/v3.0/oa/message/cs"
@@ -65,8 +88,10 @@ class ZaloApi:
 
     async def _refresh(self, expired: str) -> bool:
         async with self._refreshing:
+            # Another reply of this process, or another replica, may have refreshed it meanwhile.
+            await self._adopt_stored()
             if self._access_token != expired:
-                return True  # another reply refreshed it while this one waited
+                return True
             if not (self._refresh_token and self.settings.zalo_app_secret):
                 logger.error(
                     "Zalo access token expired; set ZALO_REFRESH_TOKEN and ZALO_APP_SECRET "
@@ -93,8 +118,9 @@ class ZaloApi:
                 return False
             self._access_token = answer["access_token"]
             self._refresh_token = answer.get("refresh_token") or self._refresh_token
-            logger.warning(
-                "Zalo access token refreshed (kept in memory only: after a restart ZALO_ACCESS_TOKEN "
-                "and ZALO_REFRESH_TOKEN need fresh values)"
-            )
+            await self._state.set(self._tokens_key, json.dumps({
+                "access_token": self._access_token, "refresh_token": self._refresh_token,
+                "environment": self._environment,
+            }), ttl_s=None)
+            logger.warning("Zalo access token refreshed and kept in the channels' state")
             return True

@@ -15,7 +15,6 @@ import logging
 import time
 from typing import Any, Awaitable, Callable, Dict, Optional, Union
 
-from cachetools import TTLCache
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -23,8 +22,10 @@ from sanic.request import Request
 from bot.messages import Inbound, location_message, photo_message, text_message
 from bot.photos import MAX_PHOTOS_PER_REPORT, PhotoError
 from bot.settings import Settings, get_settings
-from channels.output import MEMORY, ButtonMemory, native_id, numbered, sender_id, split_text
+from channels.limits import InboundLimits, Refusal, body_too_large
+from channels.output import ButtonMemory, native_id, numbered, sender_id, split_text
 from channels.photos import download, store_photo
+from channels.state import ChannelState, open_state
 from channels.tasks import Background, KeyedLocks
 from channels.zalo.api import ZaloApi
 
@@ -33,7 +34,8 @@ logger = logging.getLogger(__name__)
 CHANNEL = "zalo"
 SIGNATURE_HEADER = "X-ZEvent-Signature"
 TEXT_LIMIT = 2000  # Zalo's limit for a text message
-# Zalo redelivers an event it thinks was lost: its id is remembered this long (MEMORY ids at most).
+# Zalo redelivers an event it thinks was lost: its id is kept this long in the channels' shared
+# state, so a redelivery to another replica or after a restart is still recognised.
 REDELIVERY_S = 24 * 3600
 # A signed event older than the memory of ids could be a replay that would be handled twice;
 # one from the future is a forged or badly clocked one. Zalo delivers within seconds.
@@ -90,7 +92,7 @@ class ZaloOutput(OutputChannel):
     async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
         user = native_id(recipient_id)
         buttons = message.get("buttons") or message.get("quick_replies") or []
-        self.buttons.remember(user, buttons)
+        await self.buttons.remember(user, buttons)
         text = message.get("text") or ""
         # OA customer-service messages have no reply buttons: the citizen answers with a number.
         for piece in split_text(numbered(text, buttons) if buttons else text, TEXT_LIMIT):
@@ -119,18 +121,27 @@ class ZaloInput(InputChannel):
         self.settings = settings
         self.output: Optional[ZaloOutput] = None
         self.events: Optional[EventHandler] = None
+        self.state: Optional[ChannelState] = None
+        self.namespace = f"{CHANNEL}:{settings.zalo_app_id}"  # OAs sharing a Redis never mix
         reason = settings.zalo_off_reason()
         if reason:
             logger.info("Zalo channel is off: %s", reason)
             return
-        self.output = ZaloOutput(ZaloApi(settings), ButtonMemory(by_number=True))
+        self.state = open_state(settings)
+        self.output = ZaloOutput(
+            ZaloApi(settings, self.state, self.namespace),
+            ButtonMemory(self.state, self.namespace, by_number=True),
+        )
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         return self.output
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         bp = Blueprint("hue_zalo", __name__)
-        events = EventHandler(self.settings, self.output, on_new_message) if self.output else None
+        events = (
+            EventHandler(self.settings, self.output, self.state, self.namespace, on_new_message)
+            if self.output and self.state else None
+        )
         self.events = events
 
         @bp.route("/", methods=["GET"])
@@ -144,6 +155,8 @@ class ZaloInput(InputChannel):
             header = request.headers.get(SIGNATURE_HEADER)
             if not header:
                 return response.json({"error": "missing signature"}, status=401)
+            if body_too_large(request.body):  # the signature check parses the body first
+                return response.json({"error": "body too large for a Zalo event"}, status=413)
             if not signature_ok(header, request.body, self.settings):
                 return response.json({"error": "wrong signature"}, status=403)
             event = json.loads(request.body)
@@ -154,7 +167,7 @@ class ZaloInput(InputChannel):
                 logger.warning("Zalo event ignored: its timestamp %r is not within the last hour",
                                str(event.get("timestamp"))[:20])
                 return response.json({"ok": True, "ignored": "stale"})
-            events.accept(event)
+            await events.accept(event)
             return response.json({"ok": True})
 
         if events is not None:
@@ -165,19 +178,22 @@ class ZaloInput(InputChannel):
 class EventHandler:
     """Zalo events to `bot.messages` messages for the assistant, each event once."""
 
-    def __init__(self, settings: Settings, output: ZaloOutput, on_new_message: OnNewMessage) -> None:
+    def __init__(
+        self, settings: Settings, output: ZaloOutput, state: ChannelState, namespace: str,
+        on_new_message: OnNewMessage,
+    ) -> None:
         self.settings = settings
+        self.state = state
+        self.namespace = namespace
         self.output = output
         self.api = output.api
         self.buttons = output.buttons
         self.on_new_message = on_new_message
         self.background = Background()
         self.user_locks = KeyedLocks()
-        # Ids are remembered per process, so a redelivery to another replica or after a restart
-        # would be handled again.
-        self.seen: TTLCache[str, bool] = TTLCache(maxsize=MEMORY, ttl=REDELIVERY_S)
+        self.limits = InboundLimits(settings)
 
-    def accept(self, event: Dict[str, Any]) -> None:
+    async def accept(self, event: Dict[str, Any]) -> None:
         name = event.get("event_name")
         raw = event.get("message")
         message: Dict[str, Any] = raw if isinstance(raw, dict) else {}
@@ -187,26 +203,42 @@ class EventHandler:
             return
         msg_id = str(message.get("msg_id") or "")
         if msg_id:
-            if msg_id in self.seen:
-                logger.info("Zalo event %s delivered again, already handled", msg_id)
+            if not await self.state.add(f"{self.namespace}:msg:{msg_id}", REDELIVERY_S):
+                logger.info("Zalo event %r delivered again, already handled", msg_id)
                 return
-            self.seen[msg_id] = True
         self.background.spawn(
-            self._process(str(user), name, message), f"Zalo {name} {msg_id} of user {user}"
+            self._process(str(user), name, message), f"Zalo {name} {msg_id!r} of user {user!r}"
         )
 
     async def stop(self) -> None:
         await self.background.drain()
         await self.api.close()
+        await self.state.close()
+
+    async def _refusal(self, user: str, name: str, message: Dict[str, Any]) -> Optional[Refusal]:
+        """Why this event must not reach the assistant (channels/limits.py), or None."""
+        key = sender_id(CHANNEL, user)
+        text = message.get("text") if name == "user_send_text" else None
+        refusal = await self.limits.message(key, None if text is None else str(text))
+        if refusal is None and name == "user_send_image":
+            attachments = message.get("attachments")
+            count = len(attachments[:MAX_PHOTOS_PER_REPORT]) if isinstance(attachments, list) else 1
+            refusal = await self.limits.photos(key, max(count, 1))
+        return refusal
 
     async def _process(self, user: str, name: str, message: Dict[str, Any]) -> None:
         async with self.user_locks(user):
+            refusal = await self._refusal(user, name, message)
+            if refusal:
+                if not refusal.repeated:
+                    await self.output.send_response(user, {"text": refusal.text})
+                return
             try:
                 inbound = await self._inbound(user, name, message)
             except PhotoError as exc:
                 inbound = str(exc)
             except (KeyError, IndexError, TypeError, ValueError):
-                logger.warning("Zalo %s %s of user %s is malformed", name, message.get("msg_id"), user)
+                logger.warning("Zalo %s %r of user %r is malformed", name, message.get("msg_id"), user)
                 inbound = UNSUPPORTED
             if isinstance(inbound, str):
                 await self.output.send_response(user, {"text": inbound})
@@ -217,7 +249,7 @@ class EventHandler:
                     message_id=message.get("msg_id"), metadata=inbound.metadata,
                 ))
             except Exception:  # noqa: BLE001 - the citizen gets an answer whatever failed
-                logger.exception("Zalo user %s: the assistant failed on %s", user, name)
+                logger.exception("Zalo user %r: the assistant failed on %s", user, name)
                 await self.output.send_response(user, {"text": FAILED})
 
     async def _inbound(self, user: str, name: str, message: Dict[str, Any]) -> Union[Inbound, str]:
@@ -225,7 +257,7 @@ class EventHandler:
         where = {"channel": CHANNEL, "user_id": user}
         if name == "user_send_text":
             text = str(message.get("text") or "")
-            return text_message(self.buttons.resolve(user, text) or text, **where)
+            return text_message(await self.buttons.resolve(user, text) or text, **where)
         if name == "user_send_location":
             coordinates = message["attachments"][0]["payload"]["coordinates"]
             # Zalo sends the coordinates as strings at times.

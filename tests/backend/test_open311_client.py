@@ -2,7 +2,7 @@
 import asyncio
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientSession, web
 
 from backend import create_app
 from bot.open311_client import BackendRejected, BackendUnavailable, Open311Client
@@ -167,3 +167,44 @@ def test_from_settings_uses_the_assistant_side_settings():
     )
     assert client.base_url == "https://ioc.example/open311/v2"
     assert "secret" not in repr(client)
+
+
+async def test_a_create_with_a_key_is_retried_after_a_timeout_and_files_one_report(aiohttp_server, settings):
+    # The real backend behind a door that answers the first create only after the client gave up.
+    backend = await aiohttp_server(create_app(settings))
+    posts = []
+
+    async def late_first_answer(request):
+        posts.append(dict(await request.post()))
+        async with ClientSession() as session:
+            async with session.post(backend.make_url("/open311/v2/requests.json"), data=posts[-1]) as answer:
+                body, status = await answer.json(), answer.status
+        if len(posts) == 1:
+            await asyncio.sleep(1)
+        return web.json_response(body, status=status)
+
+    door = web.Application()
+    door.router.add_post("/open311/v2/requests.json", late_first_answer)
+    server = await aiohttp_server(door)
+    async with Open311Client(str(server.make_url("/open311/v2")), DEV_API_KEY, timeout_s=0.5, retries=2) as client:
+        created = await client.create_request(service_code="khac", description="Cống tắc", lat=PHU_XUAN[0],
+                                              long=PHU_XUAN[1], idempotency_key="web:1|1764748800.5")
+    assert [p["idempotency_key"] for p in posts] == ["web:1|1764748800.5"] * 2
+    async with Open311Client(str(backend.make_url("/open311/v2")), DEV_API_KEY) as client:
+        stored = await client.list_requests()
+    assert [r["service_request_id"] for r in stored] == [created["service_request_id"]]
+
+
+async def test_a_create_with_a_key_is_retried_after_a_5xx(aiohttp_server):
+    answers = iter([web.json_response([{"code": 502, "description": "proxy"}], status=502),
+                    web.json_response([{"service_request_id": "PA000001"}], status=201)])
+
+    async def flaky(request):
+        return next(answers)
+
+    app, calls = _counting_app(flaky)
+    server = await aiohttp_server(app)
+    async with Open311Client(str(server.make_url("/open311/v2")), "k", retries=2) as client:
+        created = await client.create_request(service_code="khac", description="x", address_string="Huế",
+                                              idempotency_key="zalo:7|1764748800.5")
+    assert created["service_request_id"] == "PA000001" and calls == {"GET": 0, "POST": 2}

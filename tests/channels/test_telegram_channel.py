@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import random
 from typing import Any, Dict, Optional
 
 import aiohttp
@@ -12,6 +13,7 @@ import pytest
 
 from bot.messages import SEND_PHOTO, SHARE_CONTACT, SHARE_LOCATION
 from bot.settings import Settings
+from channels.limits import MAX_TEXT_CHARS, TOO_FAST, TOO_LONG
 from channels.telegram.channel import TelegramInput
 from channels.telegram.keyboards import SEND_LOCATION_TITLE
 from channels.telegram.poll import poll
@@ -20,6 +22,7 @@ from tests.support.images import jpeg
 from tests.support.places import HANOI, THUAN_HOA
 from tests.support.rasa_app import CATEGORY_BUTTONS, RasaApp
 from tests.support.servers import eventually
+from tests.support.services import REDIS_URL
 from tests.support.telegram import CHAT, TelegramStandin, callback_update, message_update, photo_sizes, post_update
 
 TOKEN = "123456:TEST-token-never-in-logs"
@@ -303,3 +306,47 @@ async def test_a_body_that_is_no_update_is_refused_and_the_channel_goes_on(rasa,
             assert response.status == 400
     assert await post(rasa, message_update(1, text="xin chào")) == 200
     assert [m.text for m in rasa.assistant.received] == ["xin chào"]
+
+
+@pytest.mark.redis
+async def test_two_replicas_on_one_redis_share_buttons_and_handled_updates(backend, telegram_api):
+    # Production: several Rasa servers behind one webhook URL, LOCK_STORE_URL on a shared Redis.
+    settings = telegram_settings(backend, telegram_api, lock_store_url=REDIS_URL)
+    chat = random.randrange(10**9, 2 * 10**9)  # ids of their own: Redis outlives the test
+    update = random.randrange(10**9, 2 * 10**9)
+    payload = f"kiệt 45 Nguyễn Huệ, phường Thuận Hóa, thành phố Huế ({chat})"  # over 64 bytes
+    async with RasaApp(TelegramInput(settings)) as one, RasaApp(TelegramInput(settings)) as two:
+        one.assistant.reply = lambda m: [
+            {"text": "Vấn đề ở đâu ạ?", "custom": {"request_location": True},
+             "buttons": [{"title": "Thuận Hóa", "payload": "/inform_ward"}]},
+            {"text": "Hoặc chọn:", "buttons": [{"title": "Kiệt 45", "payload": payload}]},
+        ]
+        await post(one, message_update(update, chat_id=chat, text="báo hỏng"))
+        data = telegram_api.messages(chat)[-1]["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+
+        # The press reaches the other replica, which still knows what the button means.
+        await post(two, callback_update(update + 1, data, chat_id=chat))
+        assert [m.text for m in two.assistant.received] == [payload]
+        # And the same update redelivered to the first replica is not handled again.
+        await post(one, callback_update(update + 1, data, chat_id=chat))
+        assert [m.text for m in one.assistant.received] == ["báo hỏng"]
+
+        # A reply-keyboard title typed on one replica after the other showed it.
+        one.assistant.reply = lambda m: [{"text": "Vấn đề ở đâu ạ?", "custom": {"request_location": True},
+                                          "buttons": [{"title": "Thuận Hóa", "payload": "/inform_ward"}]}]
+        await post(one, message_update(update + 2, chat_id=chat, text="báo hỏng"))
+        await post(two, message_update(update + 3, chat_id=chat, text="Thuận Hóa"))
+        assert two.assistant.received[-1].text == "/inform_ward"
+
+
+async def test_a_text_too_long_or_a_flood_is_answered_on_telegram_and_never_reaches_the_assistant(
+    backend, telegram_api
+):
+    settings = telegram_settings(backend, telegram_api, sender_messages_per_minute=3)
+    async with RasaApp(TelegramInput(settings)) as rasa:
+        assert await post(rasa, message_update(1, text="x" * (MAX_TEXT_CHARS + 1))) == 200
+        assert [m["text"] for m in telegram_api.sent("sendMessage")] == [TOO_LONG]
+        for n in range(2, 7):  # 1 + 5 > 3 in a minute: the citizen is told once, then nothing more
+            assert await post(rasa, message_update(n, text="alo")) == 200
+        assert [m.text for m in rasa.assistant.received] == ["alo", "alo"]
+        assert [m["text"] for m in telegram_api.sent("sendMessage")][1:] == [TOO_FAST]

@@ -71,7 +71,7 @@ def test_report_reaches_the_backend_routed_to_an_agency(stack, filed):
     assert (stored["lat"], stored["long"]) == pytest.approx(THUAN_HOA)
     assert stored["ward"] == "Phường Thuận Hóa"
     assert stored["status"] == "open"
-    assert stored["channel"] == "web"  # the channel the citizen used is kept with the report
+    assert stored["channel"] == "rest"  # the channel the citizen used is kept with the report
     assert re.match(r"(UBND|Công ty|Sở|Trung tâm|Ban)", stored["agency_responsible"]), stored
     # The agency the citizen was told is the one the backend routed to.
     assert told_agency == stored["agency_responsible"]

@@ -28,15 +28,16 @@ Replies = List[Dict[str, Any]]
 
 
 class Citizen:
-    """One sender talking to the assistant through Rasa's REST channel, as the web chat does."""
+    """One sender talking to the assistant through the REST channel, as the web chat does.
+    `sender` is the conversation (and account) id the REST channel gives it: `rest:<name>-<hex>`."""
 
     def __init__(self, stack: Stack, name: str) -> None:
         self.stack = stack
-        self.sender = f"web:{name}-{uuid.uuid4().hex[:8]}"
+        self.name = f"{name}-{uuid.uuid4().hex[:8]}"
+        self.sender = f"rest:{self.name}"
 
     def say(self, message: str, metadata: Optional[Dict[str, Any]] = None) -> Replies:
-        body: Dict[str, Any] = {"sender": self.sender, "message": message,
-                "metadata": {"channel": "web", "user_id": self.sender, **(metadata or {})}}
+        body: Dict[str, Any] = {"sender": self.name, "message": message, "metadata": metadata or {}}
         response = requests.post(self.stack.rest_webhook, json=body, timeout=60)
         assert response.status_code == 200, response.text
         return response.json()
@@ -67,12 +68,13 @@ class ChatCitizen:
         self.pin_sent = self.photo_sent = False
         self.messages_sent = 0
 
-    async def file_report(self) -> str:
-        """The code of the report, once the bot gave one."""
+    async def file_report(self, answer: "re.Pattern[str]" = REPORT_CODE) -> str:
+        """The code of the report, once the bot gave one (or what matched `answer`, the bot's
+        last words to the confirmation, e.g. that the report was queued)."""
         await self.say(COMPLAINT)
         for _ in range(12):
             said = self.last_text()
-            code = REPORT_CODE.search(said)
+            code = answer.search(said)
             if code:
                 assert self.pin_sent and self.photo_sent, self.transcript
                 return code.group(0)

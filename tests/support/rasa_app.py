@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, List, Optional
 
+import rasa.core.run
 from rasa.core.channels.channel import InputChannel, UserMessage
-from rasa.core.run import configure_app
 from sanic import Sanic
 
 from tests.support.servers import BackgroundLoop, free_port
@@ -45,12 +45,14 @@ class ScriptedAssistant:
 
 class RasaApp:
     """Rasa's app with one input channel on a free port; `async with` serves it in the running
-    event loop, `with` in a thread of its own."""
+    event loop, `with` in a thread of its own. `enable_api` adds Rasa's HTTP API (routes that need
+    no model answer, such as /version); the app is built by `rasa.core.run.configure_app` as it
+    stands, with tools/rasa_server.py's fences once installed."""
 
-    def __init__(self, channel: InputChannel, reply: Optional[Reply] = None) -> None:
+    def __init__(self, channel: InputChannel, reply: Optional[Reply] = None, enable_api: bool = False) -> None:
         Sanic.test_mode = True  # lets Rasa's factory build more apps in one process
         # use_uvloop=False would reset the event loop policy, and with it the test's loop.
-        self.app = configure_app(input_channels=[channel], enable_api=False)
+        self.app = rasa.core.run.configure_app(input_channels=[channel], enable_api=enable_api)
         self.channel = channel
         self.assistant = ScriptedAssistant(reply)
         self.app.ctx.agent = self.assistant

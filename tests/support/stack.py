@@ -64,6 +64,27 @@ class Stack:
         """The Open311 base: `{backend_url}/requests.json`."""
         return f"http://127.0.0.1:{self.backend_port}/open311/v2"
 
+    def command_lines(self) -> Dict[int, List[str]]:
+        """The command line of each process of this stack (the CLI and all it started), by pid."""
+        lines = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if os.getsid(int(entry.name)) != self.process.pid:
+                    continue
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except (ProcessLookupError, FileNotFoundError, PermissionError):
+                continue  # gone meanwhile
+            if argv[0]:  # a zombie has none
+                lines[int(entry.name)] = [part.decode(errors="replace") for part in argv if part]
+        return lines
+
+    def pid_of(self, module: str) -> int:
+        """The process running `python -m module` in this stack."""
+        [pid] = [pid for pid, argv in self.command_lines().items() if argv[1:3] == ["-m", module]]
+        return pid
+
     def output(self) -> str:
         """The last lines the three processes printed (for assertion messages)."""
         return "".join(self.log)
@@ -85,6 +106,17 @@ class Stack:
         assert response.status_code == 200, response.text
         [report] = response.json()
         return report
+
+    def say_unprompted(self, sender_id: str, text: str) -> Dict[str, Any]:
+        """Has the assistant say `text` to `sender_id` unprompted, on the channel they last used
+        (Rasa's proactive message, as the outbox does it); the conversation's tracker."""
+        response = requests.post(
+            f"{self.rasa_url}/conversations/{sender_id}/tracker/events",
+            params={"output_channel": "latest", "execute_side_effects": "true"},
+            json=[{"event": "bot", "text": text}], timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
 
 
 # A developer's shell may point the assistant at another backend, another model folder or

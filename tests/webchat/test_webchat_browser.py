@@ -82,6 +82,9 @@ class ChatPage:
     def bot_texts(self):
         return [e.text for e in self.driver.find_elements(By.CSS_SELECTOR, ".msg.bot")]
 
+    def wait_for_bot_text(self, text: str) -> None:
+        self._until(lambda d: text in self.bot_texts(), f"the assistant to say {text!r}")
+
     def say(self, text: str) -> None:
         box = self.find("#text")
         box.send_keys(text)
@@ -205,6 +208,17 @@ def real_stack(tmp_path_factory):
         finally:
             OUTPUT.mkdir(exist_ok=True)
             (OUTPUT / "webchat-stack.log").write_text(stack.output(), encoding="utf-8")
+
+
+def test_a_message_the_assistant_sends_later_appears_on_the_open_page(real_stack, browser):
+    # As the outbox tells a citizen the code of a report delivered late: Rasa's proactive message.
+    notice = "Phản ánh của bạn đã đến cơ quan phụ trách. Mã phản ánh: PA000042."
+    page = ChatPage(browser, real_stack.webchat_url, timeout=90)
+    page.say("xin chào")
+    sender = browser.execute_script("return localStorage.getItem('hue-webchat-sender')")
+    real_stack.say_unprompted(f"web:{sender}", notice)
+    page.wait_for_bot_text(notice)
+    assert page.bot_texts().count(notice) == 1
 
 
 def test_report_end_to_end_on_the_real_stack(real_stack, browser, tmp_path):

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import uuid
 
+import aiohttp
 import pytest
 import requests
 from rasa.core.run import create_http_input_channels
 
 import channels.webchat as webchat_module
-from bot.settings import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT, get_settings
+from channels.webchat import INBOX_LIMIT, WebChatInput
 from tests.support.images import jpeg
+from tests.support.rasa_app import RasaApp
 
 
 def new_sender() -> str:
@@ -176,5 +179,56 @@ async def test_no_way_out_of_the_static_folder(tmp_path, monkeypatch):
 @pytest.mark.parametrize("body", [b"[]", b"[" * 100_000 + b"]" * 100_000, b"\xff\xfe"])
 def test_a_body_that_is_no_message_gets_a_clear_refusal(page_url, body):
     res = requests.post(page_url + "webhook", data=body, headers={"Content-Type": "application/json"})
-    assert res.status_code == 400
+    assert res.status_code in (400, 413)  # 413: larger than any message (channels/limits.py)
     assert res.json()["error"]
+
+
+async def test_a_message_sent_unprompted_waits_for_the_page_and_is_shown_once():
+    # Rasa's proactive messages (output_channel=web) go to the channel's output channel.
+    channel = WebChatInput()
+    sender, other = new_sender(), new_sender()
+    async with RasaApp(channel) as app, aiohttp.ClientSession() as http:
+        inbox = f"{app.url}/webhooks/web/inbox"
+
+        async def waiting(who: str):
+            async with http.get(inbox, params={"sender": who}) as res:
+                assert res.status == 200
+                return await res.json()
+
+        assert await waiting(sender) == []
+        await channel.get_output_channel().send_response(
+            f"web:{sender}", {"text": "Phản ánh của bạn đã được gửi. Mã phản ánh: PA000042.",
+                              "buttons": [{"title": "Xem tình trạng", "payload": "/status"}]}
+        )
+        assert await waiting(other) == []
+        assert await waiting(sender) == [{"text": "Phản ánh của bạn đã được gửi. Mã phản ánh: PA000042.",
+                                          "buttons": [{"title": "Xem tình trạng", "payload": "/status"}]}]
+        assert await waiting(sender) == []
+        # A page closed for long keeps only the newest messages.
+        for i in range(INBOX_LIMIT + 5):
+            await channel.get_output_channel().send_text_message(f"web:{sender}", f"tin {i}")
+        kept = await waiting(sender)
+        assert len(kept) == INBOX_LIMIT and kept[-1] == {"text": f"tin {INBOX_LIMIT + 4}"}
+        async with http.get(inbox, params={"sender": "../x"}) as res:
+            assert res.status == 400
+
+
+def test_a_megabyte_message_is_refused_at_once(webchat, page_url):
+    sender = new_sender()
+    res = requests.post(page_url + "webhook", json={"sender": sender, "message": "x" * 1_000_000}, timeout=10)
+    assert res.status_code == 413 and "quá lớn" in res.json()["error"]
+    assert received(webchat, sender) == []
+
+
+def test_a_sender_past_the_rate_limit_is_asked_to_slow_down(webchat, page_url):
+    sender = new_sender()
+    limit = get_settings().sender_messages_per_minute
+    answers = [requests.post(page_url + "webhook", json={"sender": sender, "message": "alo"}, timeout=10)
+               for _ in range(limit + 1)]
+    assert [res.status_code for res in answers] == [200] * limit + [429]
+    assert "quá nhanh" in answers[-1].json()["error"]
+    assert len(received(webchat, sender)) == limit
+    # Another citizen is not held up by this one.
+    other = requests.post(page_url + "webhook", json={"sender": new_sender(), "message": "alo"}, timeout=10)
+    assert other.status_code == 200
+

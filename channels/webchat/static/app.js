@@ -1,4 +1,5 @@
-// Web chat page: talks to /webhooks/web/webhook and /webhooks/web/photo (relative URLs).
+// Web chat page: talks to /webhooks/web/webhook, /webhooks/web/photo and /webhooks/web/inbox
+// (relative URLs).
 "use strict";
 
 (function () {
@@ -16,6 +17,9 @@
   };
   const SENDER_KEY = "hue-webchat-sender";
   const LOG_KEY = "hue-webchat-log";
+  // How often an open page asks for what the assistant said unprompted (a report's code, sent
+  // once the report reached the city).
+  const INBOX_EVERY_MS = 5000;
 
   const $ = (id) => document.getElementById(id);
   const log = $("log");
@@ -219,6 +223,23 @@
       await send(data, preview, "photo");
     }
   });
+
+  // Messages the assistant sent unprompted wait on the server until the page fetches them.
+  // Skipped while a request is under way, so that they never land inside its replies.
+  async function checkInbox() {
+    if (busy || document.visibilityState === "hidden") return;
+    try {
+      const res = await fetch("inbox?sender=" + encodeURIComponent(sender), { cache: "no-store" });
+      const waiting = res.ok ? await res.json() : [];
+      if (Array.isArray(waiting)) render(waiting);
+    } catch (e) {
+      // offline for now: the messages keep waiting for the next try
+    }
+  }
+
+  checkInbox();
+  setInterval(checkInbox, INBOX_EVERY_MS);
+  document.addEventListener("visibilitychange", checkInbox);
 
   // Map -----------------------------------------------------------------------------------
 

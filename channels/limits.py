@@ -1,0 +1,102 @@
+"""What every channel refuses before the assistant sees it: a text too long, a message body too
+large, too many messages or photos from one sender in a short time.
+
+One limit and one Vietnamese sentence for each, whatever the channel: the HTTP channels (REST, web
+chat) answer with the refusal's status, the chat channels (Telegram, Zalo) send its text to the
+citizen, and the message goes no further. Reading a megabyte of text froze every conversation for
+seconds (the NLU runs on the event loop), and nothing a citizen writes is that long.
+
+    limits = InboundLimits(settings)
+    refusal = await limits.message("telegram:42", text)
+    if refusal:
+        ...answer refusal.text (HTTP: with refusal.status), unless refusal.repeated...
+
+Senders are counted in memory, per process and channel, each in a leaky bucket (aiolimiter): the
+limit allows a burst of N, then N in each period.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from aiolimiter import AsyncLimiter
+from cachetools import TTLCache
+
+from bot.settings import Settings
+from channels.output import MEMORY
+
+MAX_TEXT_CHARS = 2000
+# A JSON message (REST, web chat) is its text, a sender id and a little metadata: 2000 characters
+# of Vietnamese escaped as \uXXXX weigh 12 kB. Anything larger is refused before it is parsed.
+MAX_MESSAGE_BODY = 64 * 1024
+
+TOO_LONG = f"Tin nhắn quá dài (tối đa {MAX_TEXT_CHARS} ký tự), bạn vui lòng rút gọn."
+BODY_TOO_LARGE = "Dữ liệu gửi lên quá lớn, bạn vui lòng gửi tin nhắn ngắn hơn."
+TOO_FAST = "Bạn đang gửi quá nhanh, bạn vui lòng đợi một chút rồi gửi tiếp nhé."
+TOO_MANY_PHOTOS = "Bạn đã gửi nhiều ảnh trong thời gian ngắn, bạn vui lòng đợi một lúc rồi gửi tiếp nhé."
+
+
+@dataclass(frozen=True)
+class Refusal:
+    text: str  # what the citizen is told
+    status: int  # for the channels that answer over HTTP
+    # The sender was already told so within this period: chat channels stay quiet rather than
+    # answer a flood message for message.
+    repeated: bool = False
+
+
+class SenderRate:
+    """At most `per_period` events per sender in each `period_s` (a burst of them at once)."""
+
+    def __init__(self, per_period: int, period_s: float) -> None:
+        self.per_period = per_period
+        self.period_s = period_s
+        # A bucket left alone for a period is empty again, so it may be forgotten then.
+        self._buckets: TTLCache[str, AsyncLimiter] = TTLCache(maxsize=MEMORY, ttl=period_s)
+        self._told: TTLCache[str, bool] = TTLCache(maxsize=MEMORY, ttl=period_s)
+
+    async def take(self, sender: str, amount: int = 1) -> bool:
+        """Counts `amount` events of `sender`; False (and nothing counted) past the limit."""
+        bucket = self._buckets.get(sender) or AsyncLimiter(self.per_period, self.period_s)
+        self._buckets[sender] = bucket  # set again: the entry lives a period after the last event
+        if not bucket.has_capacity(amount):
+            return False
+        await bucket.acquire(amount)  # at once: the capacity is there
+        return True
+
+    def told(self, sender: str) -> bool:
+        """Whether `sender` was refused before within the period; marks them refused from now."""
+        if sender in self._told:
+            return True
+        self._told[sender] = True
+        return False
+
+
+class InboundLimits:
+    """The limits of one channel's senders (`sender` is the conversation id, `telegram:42`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.message_rate = SenderRate(settings.sender_messages_per_minute, 60)
+        self.photo_rate = SenderRate(settings.sender_photos_per_hour, 3600)
+
+    async def message(self, sender: str, text: Optional[str] = None) -> Optional[Refusal]:
+        """Why this message (of `text`, if any) must not reach the assistant, or None."""
+        if not await self.message_rate.take(sender):
+            return Refusal(TOO_FAST, 429, repeated=self.message_rate.told(sender))
+        if text is not None and len(text) > MAX_TEXT_CHARS:
+            return Refusal(TOO_LONG, 400)
+        return None
+
+    async def photos(self, sender: str, count: int = 1) -> Optional[Refusal]:
+        """Why `count` more photos of `sender` must not be stored, or None. Checked before a
+        photo is downloaded or stored."""
+        if not await self.photo_rate.take(sender, count):
+            return Refusal(TOO_MANY_PHOTOS, 429, repeated=self.photo_rate.told(sender))
+        return None
+
+
+def body_too_large(body: Optional[bytes]) -> Optional[Refusal]:
+    """A refusal for a JSON message body past `MAX_MESSAGE_BODY`, or None."""
+    if body is not None and len(body) > MAX_MESSAGE_BODY:
+        return Refusal(BODY_TOO_LARGE, 413)
+    return None

@@ -1,0 +1,131 @@
+"""The outbox worker (`python -m bot.outbox_worker`) as a process, against the routing backend as a
+process behind a door that can answer late, and a stand-in for Rasa's events API: every queued
+report is filed exactly once and its citizen told its code once, whatever fails in between."""
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from bot import outbox, report
+from tests.support.conversation import COMPLAINT, REPORT_CODE
+from tests.support.delivery import BackendProcess, LateBackend, RasaEvents, project_process
+from tests.support.servers import eventually
+from tests.support.trackers import PIN_LOCATION
+
+pytestmark = pytest.mark.slow
+
+SLOTS = {"description": COMPLAINT, "category": "chieu_sang", "location": PIN_LOCATION, "photos": []}
+
+
+def queue(data_dir: Path, count: int) -> List[str]:
+    """`count` confirmed reports of different citizens, waiting in the outbox; their senders."""
+    senders = [f"telegram:{100 + i}" for i in range(count)]
+    for sender in senders:
+        key = report.idempotency_key(sender, [{"event": "active_loop", "timestamp": 1764748800.5,
+                                               "name": "report_form"}])
+        outbox.save(report.request_fields(SLOTS, sender, "telegram", key), data_dir / "outbox.sqlite3")
+    return senders
+
+
+@pytest.fixture
+def backend(data_dir):
+    backend = BackendProcess(data_dir)
+    with backend.running():
+        yield backend
+
+
+def worker_env(data_dir: Path, door: LateBackend, rasa: RasaEvents, timeout_s: float = 1) -> Dict[str, str]:
+    return {"DATA_DIR": str(data_dir), "BACKEND_URL": f"{door.url}/open311/v2", "BACKEND_TIMEOUT_S": str(timeout_s),
+            "RASA_PORT": rasa.url.rsplit(":", 1)[1], "OUTBOX_RETRY_S": "0.5"}
+
+
+def told(rasa: RasaEvents, senders: List[str]) -> bool:
+    return all(rasa.texts(sender) for sender in senders)
+
+
+def assert_filed_once_and_told_once(backend: BackendProcess, rasa: RasaEvents, senders: List[str], data_dir: Path):
+    reports = backend.reports()
+    assert [r["description"] for r in reports] == [COMPLAINT] * len(senders)
+    agencies = {r["service_request_id"]: r["agency_responsible"] for r in reports}
+    told_codes = []
+    for sender in senders:
+        [text] = rasa.texts(sender)  # told once
+        [code] = REPORT_CODE.findall(text)
+        assert f"Đơn vị xử lý: {agencies[code]}." in text
+        told_codes.append(code)
+    assert sorted(told_codes) == sorted(agencies)
+    assert outbox.pending(data_dir / "outbox.sqlite3") == []
+
+
+async def test_a_backend_answering_past_the_timeout_still_gets_one_report(backend, data_dir):
+    [sender] = queue(data_dir, 1)
+    async with LateBackend(backend.root, late=1, delay_s=3) as door, RasaEvents() as rasa:
+        with project_process("bot.outbox_worker", worker_env(data_dir, door, rasa)):
+            await eventually(lambda: told(rasa, [sender]), "the citizen told the code", timeout_s=60)
+    # The first answer came too late, the worker asked again with the same key...
+    assert len(door.posts) == 2 and door.posts[0]["idempotency_key"] == door.posts[1]["idempotency_key"]
+    # ...and the backend, which had stored the first, filed nothing new.
+    assert_filed_once_and_told_once(backend, rasa, [sender], data_dir)
+    [call] = rasa.calls
+    assert call["query"] == {"output_channel": "latest", "execute_side_effects": "true"}
+    assert call["body"][0]["event"] == "bot"
+
+
+async def test_two_workers_at_once_send_each_report_once(backend, data_dir):
+    senders = queue(data_dir, 8)
+    # Every answer a little late, so that both workers are busy at the same time.
+    async with LateBackend(backend.root, late=8, delay_s=0.3) as door, RasaEvents() as rasa:
+        env = worker_env(data_dir, door, rasa, timeout_s=5)
+        with project_process("bot.outbox_worker", env), project_process("bot.outbox_worker", env):
+            await eventually(lambda: told(rasa, senders), "every citizen told the code", timeout_s=60)
+    assert len(door.posts) == len(senders)  # not once more, even for the backend to refuse
+    assert len({post["idempotency_key"] for post in door.posts}) == len(senders)
+    assert_filed_once_and_told_once(backend, rasa, senders, data_dir)
+
+
+async def test_a_worker_stopped_mid_delivery_and_started_again_sends_nothing_twice(backend, data_dir):
+    senders = queue(data_dir, 3)
+    async with LateBackend(backend.root, late=1, delay_s=30) as door, RasaEvents() as rasa:
+        env = worker_env(data_dir, door, rasa, timeout_s=20)
+        with project_process("bot.outbox_worker", env) as first:
+            # The backend stored the first report; its answer is still on the way.
+            await eventually(lambda: door.posts, "the first create", timeout_s=30)
+            await eventually(lambda: backend.reports(), "the first report stored", timeout_s=10)
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(timeout=10) == 0  # stops at once, cleanly
+        assert not rasa.calls
+        with project_process("bot.outbox_worker", env):
+            await eventually(lambda: told(rasa, senders), "every citizen told the code", timeout_s=60)
+    assert len(door.posts) == 4 and door.posts[0]["idempotency_key"] == door.posts[1]["idempotency_key"]
+    assert_filed_once_and_told_once(backend, rasa, senders, data_dir)
+
+
+async def test_rasa_down_when_the_report_is_delivered_tells_the_citizen_later_and_once(backend, data_dir):
+    [sender] = queue(data_dir, 1)
+    async with LateBackend(backend.root) as door, RasaEvents(status=503) as rasa:
+        with project_process("bot.outbox_worker", worker_env(data_dir, door, rasa)):
+            await eventually(lambda: len(rasa.calls) >= 2, "two tries to tell the citizen", timeout_s=30)
+            [row] = outbox.pending(data_dir / "outbox.sqlite3")
+            assert row["code"] and row["failures"] >= 1 and "503" in row["last_error"]
+            rasa.status = 200
+            await eventually(lambda: not outbox.pending(data_dir / "outbox.sqlite3"), "the row done", timeout_s=30)
+    assert len(door.posts) == 1  # delivered once, told when Rasa was back
+    assert rasa.calls[-1]["sender"] == sender and len([c for c in rasa.calls if c["sender"] == sender]) >= 2
+
+
+
+async def test_a_queued_report_the_backend_refuses_is_dropped_and_its_citizen_told_why(backend, data_dir):
+    sender = "zalo:refused"
+    fields = report.request_fields(SLOTS, sender, "zalo", "key-of-a-refused-report")
+    # A category the routing backend does not have (e.g. removed while the report waited).
+    outbox.save({**fields, "service_code": "da_bo"}, data_dir / "outbox.sqlite3")
+    async with LateBackend(backend.root) as door, RasaEvents() as rasa:
+        with project_process("bot.outbox_worker", worker_env(data_dir, door, rasa)):
+            await eventually(lambda: rasa.texts(sender), "the citizen told", timeout_s=30)
+            await eventually(lambda: not outbox.pending(data_dir / "outbox.sqlite3"), "the row dropped", timeout_s=10)
+    [text] = rasa.texts(sender)
+    assert text.startswith("Hệ thống tiếp nhận chưa nhận phản ánh này: ") and "gửi lại" in text, text
+    assert len(door.posts) == 1 and backend.reports() == []
