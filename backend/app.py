@@ -8,7 +8,6 @@ from typing import AsyncIterator
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.area import load_area
 from bot.settings import Settings, SettingsError
@@ -50,8 +49,9 @@ async def health(request: web.Request) -> web.Response:
     try:
         async with request.app[SESSIONS]() as session:
             await asyncio.wait_for(session.execute(text("SELECT 1")), HEALTH_TIMEOUT_S)
-    except (SQLAlchemyError, OSError, asyncio.TimeoutError) as exc:
-        logger.warning("health: the database does not answer: %s", exc)
+    # Whatever the failure: drivers raise their own errors on connect (asyncpg's are no SQLAlchemyError).
+    except Exception as exc:
+        logger.warning("health: the database does not answer: %s: %s", type(exc).__name__, exc)
         return web.json_response({"status": "database unreachable"}, status=503)
     return web.json_response({"status": "ok"})
 

@@ -1,17 +1,26 @@
 """The Rasa server as tools/rasa_server.py starts it: the faster check of action-server replies
 accepts and refuses what Rasa's does; CORS only for the web chat's configured origins; foreign
 Host headers refused."""
+import logging
+
 import jsonschema
 import pytest
 import rasa.core.run
 import rasa.server
 import requests
 from rasa.core.actions.action import RemoteAction
+from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
+from rasa.core.lock import TicketLock
 from rasa.core.processor import MessageProcessor
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.exceptions import RasaException
+from rasa.utils.endpoints import EndpointConfig
 
 from bot.settings import get_settings
 from channels.webchat import WebChatInput
 from tests.support.rasa_app import RasaApp
+from tests.support.servers import free_port
 from tools import rasa_server
 
 VALID = {"events": [{"event": "slot", "name": "category", "value": "giao_thong"}],
@@ -24,7 +33,7 @@ def installed(monkeypatch):
     """tools/rasa_server.py's patches, for this test only: install() patches Rasa process-wide."""
     for owner, name in ((rasa.server, "configure_cors"), (rasa.core.run, "configure_app"),
                         (RemoteAction, "_validate_action_result"), (RemoteAction, "run"),
-                        (MessageProcessor, "handle_message")):
+                        (MessageProcessor, "handle_message"), (TicketLock, "is_locked")):
         monkeypatch.setattr(owner, name, getattr(owner, name))
     rasa_server.install()
 
@@ -100,3 +109,53 @@ def test_a_foreign_host_header_is_refused(fenced, host):
 @pytest.mark.parametrize("host", ["127.0.0.1:5005", "localhost", "[::1]:5005", "PhanAnh.Hue.gov.vn"])
 def test_the_local_and_configured_names_are_served(fenced, host):
     assert requests.get(f"{fenced.url}/version", headers={"Host": host}, timeout=10).status_code == 200
+
+
+class SentOutput(OutputChannel):
+    """Sends and keeps nothing for the HTTP answer, as Telegram's and Zalo's channels do."""
+
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    async def send_response(self, recipient_id: str, message: dict) -> None:
+        self.sent.append((recipient_id, message))
+
+
+def _action_server_down() -> RemoteAction:
+    return RemoteAction("action_submit_report", EndpointConfig(f"http://127.0.0.1:{free_port()}/webhook"))
+
+
+async def _run(action: RemoteAction, message: UserMessage) -> None:
+    tracker = DialogueStateTracker.from_events(message.sender_id, [])
+    await action.run(message.output_channel, None, tracker, Domain.empty())
+
+
+@pytest.fixture
+def handling_runs_a_custom_action(installed, monkeypatch):
+    """Rasa's message handling reduced to its custom action, the action server down."""
+    async def handle_message(self, message: UserMessage):
+        await _run(_action_server_down(), message)
+        return "handled"
+
+    monkeypatch.setattr(MessageProcessor, "handle_message", handle_message)
+    rasa_server.install()
+
+
+async def test_without_the_action_server_the_citizen_is_told_to_try_again_on_any_channel(
+        handling_runs_a_custom_action, caplog):
+    chat = SentOutput()
+    assert await MessageProcessor.handle_message(None, UserMessage("xin chào", chat, "telegram:1")) is None
+    assert chat.sent == [("telegram:1", {"text": rasa_server.BUSY_MESSAGE})]
+    # The cause, logged once (Rasa's own line on it is dropped).
+    [logged] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "action_submit_report: ClientConnectorError: Cannot connect" in logged.getMessage()
+    # REST and the web chat answer with what was collected: the busy message, not `[]`.
+    rest = UserMessage("xin chào", CollectingOutputChannel(), "rest:a")
+    collected = await MessageProcessor.handle_message(None, rest)
+    assert [reply["text"] for reply in collected] == [rasa_server.BUSY_MESSAGE]
+
+
+async def test_outside_a_citizen_s_message_the_failure_is_rasa_s_own(installed):
+    # E.g. an action run through the HTTP API: nobody to tell, Rasa's error as before.
+    with pytest.raises(RasaException, match="Couldn't connect"):
+        await _run(_action_server_down(), UserMessage("x", CollectingOutputChannel(), "rest:a"))
