@@ -66,7 +66,8 @@ class ValidateReportForm(FormValidationAction):
 
     def validate_description(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
         description = report.clean_description(value or "")
-        return {"description": description if report.is_description(description) else None}
+        asked = report.times_asked(tracker.events, "description")
+        return {"description": description if report.is_description(description, asked) else None}
 
     # category ----------------------------------------------------------------------------
     async def extract_category(self, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:

@@ -22,7 +22,11 @@ class ActionAskCategory(Action):
         names = await catalogue.categories()
         guess = tracker.get_slot("category_guess")
         buttons = report.question_buttons("category", tracker.current_slot_values(), names)
-        if guess in names:
+        if report.times_asked(tracker.events, "category") >= report.ASKED_ENOUGH:
+            # Twice without an answer it could use: not the same question again, but where to
+            # turn when no category fits.
+            dispatcher.utter_message(response="utter_ask_category_other", buttons=buttons)
+        elif guess in names:
             dispatcher.utter_message(response="utter_ask_category_guess",
                                      category_name=report.category_name(guess, names), buttons=buttons)
         else:

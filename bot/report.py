@@ -27,6 +27,8 @@ FIXABLE = {
 }
 REPORT_FORM = "report_form"
 MIN_DESCRIPTION_CHARS = 8
+# A question asked this many times in a row without an answer is not asked the same way again.
+ASKED_ENOUGH = 2
 MAX_DESCRIPTION_CHARS = 4000  # the routing backend's limit
 VN_TZ = timezone(timedelta(hours=7))
 
@@ -97,10 +99,30 @@ def clean_description(text: str) -> str:
     return strip_html(text.strip())[:MAX_DESCRIPTION_CHARS].strip()
 
 
-def is_description(text: str) -> bool:
-    """Whether a typed message can stand as the description (not a payload, not a bare word)."""
+def is_description(text: str, asked: int = 0) -> bool:
+    """Whether a typed message can stand as the description (not a payload, not a bare word).
+    Asked twice already, any words will do ("ổ gà"): the question is never asked a third time."""
     text = (text or "").strip()
-    return not text.startswith("/") and len(text) >= MIN_DESCRIPTION_CHARS
+    if text.startswith("/"):
+        return False
+    if asked >= ASKED_ENOUGH:
+        return sum(char.isalpha() for char in text) >= 2
+    return len(text) >= MIN_DESCRIPTION_CHARS
+
+
+def times_asked(events: Iterable[Mapping[str, Any]], slot: str) -> int:
+    """How many times in a row the report form has asked for `slot` (its `utter_ask_`/`action_ask_`
+    question ran) since the form opened, with no other question in between."""
+    asked = 0
+    for event in reversed(list(events)):
+        if event.get("event") == "active_loop" and event.get("name"):
+            break
+        name = (event.get("name") or "") if event.get("event") == "action" else ""
+        if name.startswith(("utter_ask_", "action_ask_")):
+            if name.split("_ask_", 1)[1] != slot:
+                break
+            asked += 1
+    return asked
 
 
 def location_from_place(place: Place, source: str) -> Dict[str, Any]:

@@ -16,8 +16,9 @@ limit allows a burst of N, then N in each period.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional, Tuple
 
 from aiolimiter import AsyncLimiter
 from cachetools import TTLCache
@@ -100,3 +101,15 @@ def body_too_large(body: Optional[bytes]) -> Optional[Refusal]:
     if body is not None and len(body) > MAX_MESSAGE_BODY:
         return Refusal(BODY_TOO_LARGE, 413)
     return None
+
+
+def json_body(body: Optional[bytes]) -> Tuple[Optional[Refusal], Any]:
+    """A message body's JSON (None when it is not JSON), or the refusal of a body too large,
+    which is never parsed."""
+    too_large = body_too_large(body)
+    if too_large:
+        return too_large, None
+    try:
+        return None, json.loads(body or b"null")
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
+        return None, None

@@ -15,7 +15,6 @@ Everything else is Rasa's `RestInput` (`?stream=true` included).
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from typing import Any, Awaitable, Callable, Dict, Optional
 
@@ -26,7 +25,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.settings import get_settings
-from channels.limits import InboundLimits, body_too_large
+from channels.limits import InboundLimits, json_body
 from channels.output import sender_id
 
 logger = logging.getLogger(__name__)
@@ -90,13 +89,9 @@ class RestInput(RasaRestInput):
                     return _error(NO_TOKEN, 401)
                 if not hmac.compare_digest(given.encode(), token):
                     return _error(WRONG_TOKEN, 403)
-            too_large = body_too_large(request.body)
+            too_large, body = json_body(request.body)
             if too_large:
                 return _error(too_large.text, too_large.status)
-            try:
-                body = json.loads(request.body or b"null")
-            except (ValueError, RecursionError):  # RecursionError: nested too deep
-                body = None
             if not _well_formed(body):
                 return _error(BAD_REQUEST, 400)
             request.parsed_json = body  # Rasa's handler reads it from here, not parsed again

@@ -27,7 +27,7 @@ from sanic.response import HTTPResponse
 from bot import messages
 from bot.photos import PhotoError
 from bot.settings import get_settings
-from channels.limits import InboundLimits, body_too_large
+from channels.limits import InboundLimits, json_body
 from channels.output import native_id, sender_id
 from channels.state import ChannelState, open_state
 
@@ -178,13 +178,9 @@ class WebChatInput(InputChannel):
 
         @bp.route("/webhook", methods=["POST"])
         async def webhook(request: Request) -> HTTPResponse:
-            too_large = body_too_large(request.body)
+            too_large, body = json_body(request.body)
             if too_large:
                 return _error(too_large.text, too_large.status)
-            try:
-                body = json.loads(request.body or b"null")
-            except (ValueError, RecursionError):  # RecursionError: nested too deep
-                body = None
             if not isinstance(body, dict) or not (sender := _sender(body.get("sender"))):
                 return _error(MSG_BAD_REQUEST, 400)
             text: Optional[str] = None

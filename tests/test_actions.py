@@ -94,6 +94,38 @@ async def test_description_when_asked_is_taken_as_typed_but_not_a_single_word():
     assert slots["description"] is None  # asked again
 
 
+
+def asked_twice(question: str) -> List[Dict[str, Any]]:
+    """The form opened, then `question` asked twice, each time answered with something unusable."""
+    return [{"event": "active_loop", "name": "report_form"},
+            {"event": "action", "name": question}, {"event": "user", "text": "?"},
+            {"event": "action", "name": "report_form"}, {"event": "action", "name": question}]
+
+
+async def test_a_short_description_asked_for_twice_is_taken_rather_than_asked_a_third_time():
+    slots, _ = await validate(make_tracker("ổ gà", "report_issue", requested="description",
+                                           before=asked_twice("utter_ask_description")))
+    assert slots["description"] == "ổ gà"
+    # A payload is still not a description.
+    slots, _ = await validate(make_tracker("/affirm", "affirm", requested="description",
+                                           before=asked_twice("utter_ask_description")))
+    assert slots["description"] is None
+
+
+async def test_the_category_question_asked_twice_offers_the_other_category_instead_of_a_third_time():
+    tracker = make_tracker("hả", "out_of_scope", slots={"description": COMPLAINT}, requested="category",
+                           before=asked_twice("action_ask_category"))
+    _, [question] = await run_action(actions.ActionAskCategory(), tracker)
+    assert question["response"] == "utter_ask_category_other"
+    assert "Khác" in [b["title"] for b in question["buttons"]]
+    # Another question in between starts the count again.
+    before = asked_twice("action_ask_category") + [{"event": "action", "name": "action_ask_location"},
+                                                   {"event": "action", "name": "action_ask_category"}]
+    tracker = make_tracker("hả", "out_of_scope", slots={"description": COMPLAINT}, requested="category", before=before)
+    _, [question] = await run_action(actions.ActionAskCategory(), tracker)
+    assert question["response"] == "utter_ask_category_choice"
+
+
 # category ------------------------------------------------------------------------------------
 async def test_category_affirmed_choose_another_or_deny():
     base = {"description": COMPLAINT, "category_guess": "chieu_sang"}

@@ -11,9 +11,8 @@ from typing import Iterator
 import pytest
 import requests
 
-from tests.support.conversation import ChatCitizen, TelegramCitizen, ZaloCitizen
 from tests.support.places import THUAN_HOA
-from tests.support.platforms import SECRET, TOKEN, ZALO, Platforms
+from tests.support.platforms import SECRET, TOKEN, ZALO, Platforms, telegram_citizen, zalo_citizen
 from tests.support.servers import eventually
 from tests.support.stack import Stack, running_stack
 from tests.support.telegram import message_update, post_update
@@ -35,14 +34,6 @@ def stack(tmp_path_factory, platforms) -> Iterator[Stack]:
             status = requests.get(f"{running.rasa_url}/webhooks/{channel}/", timeout=10).json()
             assert status["status"] == "ok", f"the {channel} channel is off"
         yield running
-
-
-def telegram_citizen(stack: Stack, platforms: Platforms) -> ChatCitizen:
-    return TelegramCitizen(stack, platforms.telegram, SECRET)
-
-
-def zalo_citizen(stack: Stack, platforms: Platforms) -> ChatCitizen:
-    return ZaloCitizen(stack, platforms.zalo, ZALO["oa_secret"])
 
 
 @pytest.mark.parametrize("citizen", [telegram_citizen, zalo_citizen])

@@ -13,10 +13,10 @@ from typing import Iterator, Tuple
 import pytest
 import requests
 
-from tests.support.conversation import COMPLAINT, ChatCitizen, Citizen, TelegramCitizen, ZaloCitizen, payloads, text
+from tests.support.conversation import COMPLAINT, Citizen, payloads, text
 from tests.support.delivery import BackendProcess, LateBackend
 from tests.support.places import THUAN_HOA
-from tests.support.platforms import SECRET, ZALO, Platforms
+from tests.support.platforms import Platforms, telegram_citizen, zalo_citizen
 from tests.support.servers import BackgroundLoop, eventually
 from tests.support.stack import Stack, running_stack
 from tools.processes import wait_until_up
@@ -76,14 +76,6 @@ def chat_stack(tmp_path_factory, platforms) -> Iterator[Tuple[Stack, LateBackend
                 yield stack, door, backend
         finally:
             platforms.loop.run(door.stop())
-
-
-def telegram_citizen(stack: Stack, platforms: Platforms) -> ChatCitizen:
-    return TelegramCitizen(stack, platforms.telegram, SECRET)
-
-
-def zalo_citizen(stack: Stack, platforms: Platforms) -> ChatCitizen:
-    return ZaloCitizen(stack, platforms.zalo, ZALO["oa_secret"])
 
 
 @pytest.mark.parametrize("citizen", [telegram_citizen, zalo_citizen])

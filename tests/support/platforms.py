@@ -2,7 +2,9 @@
 channels turned on against them (`Platforms.env()` for `running_stack`)."""
 from __future__ import annotations
 
+from tests.support.conversation import ChatCitizen, TelegramCitizen, ZaloCitizen
 from tests.support.servers import BackgroundLoop
+from tests.support.stack import Stack
 from tests.support.telegram import TelegramStandin
 from tests.support.zalo import ZaloStandin
 
@@ -35,3 +37,11 @@ class Platforms:
         self.loop.run(self.telegram.stop())
         self.loop.run(self.zalo.stop())
         self.loop.close()
+
+
+def telegram_citizen(stack: Stack, platforms: Platforms) -> ChatCitizen:
+    return TelegramCitizen(stack, platforms.telegram, SECRET)
+
+
+def zalo_citizen(stack: Stack, platforms: Platforms) -> ChatCitizen:
+    return ZaloCitizen(stack, platforms.zalo, ZALO["oa_secret"])
