@@ -237,6 +237,7 @@ class Settings:
     # With LOCK_STORE_URL: how long a conversation's lock lasts at most, so how soon a dead Rasa
     # server's lock is forgotten; longer than a message takes (a backend call: BACKEND_TIMEOUT_S)
     lock_lifetime_s: int = 15
+    actions_timeout_s: float = 60.0  # how long Rasa waits for a custom action
 
     # Geocoding: "offline" (shipped Huế data) or "nominatim" (needs internet)
     geocoder: str = GEOCODERS[0]
@@ -356,6 +357,14 @@ def _lock_outlives_backend_calls(settings: Settings) -> None:
                             f"BACKEND_TIMEOUT_S ({settings.backend_timeout_s:g})")
 
 
+def _actions_outlive_backend_calls(settings: Settings) -> None:
+    # Submitting a report may try the backend three times (bot/open311_client.py): Rasa must not
+    # give up on the action, and tell the citizen the system is busy, while it still waits.
+    if settings.actions_timeout_s <= 3 * settings.backend_timeout_s:
+        raise SettingsError(f"ACTIONS_TIMEOUT_S ({settings.actions_timeout_s:g}) must be longer than three times "
+                            f"BACKEND_TIMEOUT_S ({settings.backend_timeout_s:g})")
+
+
 def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     """The settings in `env` (default: the environment), each checked: SettingsError names the
     first unusable one, so a process refuses to start instead of failing later."""
@@ -381,6 +390,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         tracker_store_url=_url(env, "TRACKER_STORE_URL", ("postgresql", "postgres", "sqlite")),
         lock_store_url=_url(env, "LOCK_STORE_URL", ("redis", "rediss")),
         lock_lifetime_s=_positive_int(env, "LOCK_LIFETIME_S", 15),
+        actions_timeout_s=_seconds(env, "ACTIONS_TIMEOUT_S", 60.0),
         geocoder=_choice(env, "GEOCODER", GEOCODERS),
         telegram_token=_opt(env, "TELEGRAM_TOKEN"),
         telegram_webhook_secret=_telegram_webhook_secret(env),
@@ -402,6 +412,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     )
     _distinct_ports(settings)
     _lock_outlives_backend_calls(settings)
+    _actions_outlive_backend_calls(settings)
     return settings
 
 

@@ -59,6 +59,12 @@ def test_production_store_urls_become_rasa_endpoint_settings():
     assert "lock_store" not in embedded
 
 
+def test_rasa_waits_for_an_action_longer_than_its_calls_to_the_backend():
+    with pytest.raises(SettingsError, match="ACTIONS_TIMEOUT_S"):
+        load_settings({"BACKEND_TIMEOUT_S": "20"})
+    assert load_settings({"BACKEND_TIMEOUT_S": "20", "ACTIONS_TIMEOUT_S": "90"}).actions_timeout_s == 90
+
+
 def test_the_lock_lifetime_must_outlast_a_call_to_the_backend():
     with pytest.raises(SettingsError, match="LOCK_LIFETIME_S"):
         load_settings({"LOCK_STORE_URL": "redis://127.0.0.1:6379/0", "LOCK_LIFETIME_S": "5"})

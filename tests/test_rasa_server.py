@@ -1,10 +1,12 @@
 """The Rasa server as tools/rasa_server.py starts it: the faster check of action-server replies
 accepts and refuses what Rasa's does; CORS only for the web chat's configured origins; foreign
 Host headers refused."""
+import asyncio
 import logging
 
 import jsonschema
 import pytest
+import rasa.core.actions.action
 import rasa.core.run
 import rasa.server
 import requests
@@ -33,7 +35,8 @@ def installed(monkeypatch):
     """tools/rasa_server.py's patches, for this test only: install() patches Rasa process-wide."""
     for owner, name in ((rasa.server, "configure_cors"), (rasa.core.run, "configure_app"),
                         (RemoteAction, "_validate_action_result"), (RemoteAction, "run"),
-                        (MessageProcessor, "handle_message"), (TicketLock, "is_locked")):
+                        (MessageProcessor, "handle_message"), (TicketLock, "is_locked"),
+                        (rasa.core.actions.action, "DEFAULT_REQUEST_TIMEOUT")):
         monkeypatch.setattr(owner, name, getattr(owner, name))
     rasa_server.install()
 
@@ -159,3 +162,26 @@ async def test_outside_a_citizen_s_message_the_failure_is_rasa_s_own(installed):
     # E.g. an action run through the HTTP API: nobody to tell, Rasa's error as before.
     with pytest.raises(RasaException, match="Couldn't connect"):
         await _run(_action_server_down(), UserMessage("x", CollectingOutputChannel(), "rest:a"))
+
+
+async def test_an_action_server_that_hangs_gets_the_busy_message_after_actions_timeout_s(installed, monkeypatch):
+    monkeypatch.setenv("BACKEND_TIMEOUT_S", "0.2")
+    monkeypatch.setenv("ACTIONS_TIMEOUT_S", "1")
+    get_settings.cache_clear()
+    rasa_server.install()
+    held = []  # connections accepted and never answered
+    server = await asyncio.start_server(lambda reader, writer: held.append(writer), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    hanging = RemoteAction("action_submit_report", EndpointConfig(f"http://127.0.0.1:{port}/webhook"))
+
+    async def handle_message(self, message: UserMessage):
+        await _run(hanging, message)
+
+    monkeypatch.setattr(MessageProcessor, "handle_message", rasa_server._busy_is_said(handle_message))
+    chat = SentOutput()
+    try:
+        # Rasa's own wait is 5 minutes; the test's timeout (600 s) would not catch that in time.
+        await asyncio.wait_for(MessageProcessor.handle_message(None, UserMessage("xin chào", chat, "zalo:1")), 30)
+    finally:
+        server.close()
+    assert chat.sent == [("zalo:1", {"text": rasa_server.BUSY_MESSAGE})]

@@ -27,6 +27,9 @@ ticket expired within the same second, waited forever.
 The embedded tracker store (SQLite under DATA_DIR, see tools/supervise.py) keeps its connections
 and writes in WAL mode (`tracker_engine_kwargs`): Rasa's own settings made it cost 6 ms a message.
 
+Rasa waits 5 minutes for a custom action; an action server that hangs (rather than refuses)
+would keep the citizen that long before the busy message: it waits ACTIONS_TIMEOUT_S instead.
+
 RASA_API_TOKEN is handed to Rasa here (`--auth-token` added in-process), never on the command line
 `make run` builds: anyone on the host can read a command line.
 """
@@ -41,6 +44,7 @@ from functools import lru_cache, wraps
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Set
 
 import aiohttp
+import rasa.core.actions.action
 import rasa.core.run
 import rasa.core.tracker_store
 import rasa.server
@@ -210,6 +214,7 @@ class _SaidOnce(logging.Filter):
 
 
 def install() -> None:
+    rasa.core.actions.action.DEFAULT_REQUEST_TIMEOUT = get_settings().actions_timeout_s
     rasa.core.tracker_store.create_engine_kwargs = tracker_engine_kwargs
     RemoteAction._validate_action_result = validate_action_result
     TicketLock.is_locked = is_locked
