@@ -7,7 +7,7 @@ from typing import List, Text
 from rasa_sdk import Action
 from rasa_sdk.events import ActiveLoop, EventType
 
-from bot import outbox, report
+from bot import followed, outbox, report
 from bot.messages import channel_from
 from bot.open311_client import BackendRejected, BackendUnavailable
 
@@ -44,6 +44,8 @@ class ActionSubmitReport(Action):
             logger.error("backend rejected a report (sender %s): %s", tracker.sender_id, exc)
             dispatcher.utter_message(response="utter_report_rejected", reason=exc.description)
             return reset_report()
+        # The notifier tells this conversation of the report's changes.
+        followed.record(code, tracker.sender_id, fields["channel"])
         dispatcher.utter_message(response="utter_report_sent", report_id=code,
                                  agency=sent.get("agency_responsible") or "đang phân công")
         return reset_report()

@@ -15,8 +15,10 @@ from bot.photos import MAX_PHOTOS_PER_REPORT
 from .common import catalogue, entity_values, geocoder, intent_of, requested, reset_report
 
 # Intents that interrupt a report: the form fills nothing, so Rasa rejects it and the rules for
-# these intents answer (then the report carries on, or stops for "hủy").
-INTERRUPTIONS = {"cancel", "emergency", "check_status", "help", "bot_challenge", "share_contact"}
+# these intents answer (then the report carries on, or stops for "hủy"). The notifier's news that
+# an earlier report was resolved is one (actions/feedback.py asks about it outside a report).
+INTERRUPTIONS = {"cancel", "emergency", "check_status", "help", "bot_challenge", "share_contact",
+                 "EXTERNAL_report_resolved"}
 # After this many typed addresses that did not give a place, the question offers other ways.
 LOCATION_TRIES = 2
 

@@ -1,4 +1,5 @@
-"""Answers "what happened to my report?": by its code, or with the citizen's own reports."""
+"""Answers "what happened to my report?": by its code (with its history), or with the citizen's
+own reports ("Phản ánh của tôi")."""
 from __future__ import annotations
 
 import logging
@@ -8,8 +9,8 @@ from rasa_sdk import Action
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot import report
-from bot.open311_client import BackendUnavailable
+from bot import history, report
+from bot.open311_client import BackendUnavailable, Open311Client
 from bot.report_codes import normalize_report_code
 
 from .common import catalogue, client, entity_values
@@ -31,26 +32,45 @@ class ActionCheckStatus(Action):
                 elif code:
                     found = await backend.get_request(code)
                     if found:
-                        dispatcher.utter_message(response="utter_status",
-                                                 **report.status_params(found, await catalogue.categories()))
+                        say_status(dispatcher, found, await catalogue.categories())
                     else:
                         dispatcher.utter_message(response="utter_status_unknown", report_id=code)
                 else:
-                    own = await backend.list_requests(account_id=tracker.sender_id)
-                    self.list_own(dispatcher, own, await catalogue.categories())
+                    await list_own(dispatcher, backend, tracker.sender_id)
         except BackendUnavailable as exc:
             logger.warning("status lookup failed (sender %s): %s", tracker.sender_id, exc)
             dispatcher.utter_message(response="utter_backend_down")
         return [SlotSet("report_id", None)]
 
-    @staticmethod
-    def list_own(dispatcher: CollectingDispatcher, requests: List[Dict[str, Any]],
-                 names: Mapping[str, str]) -> None:
-        if not requests:
-            dispatcher.utter_message(response="utter_status_none")
-        elif len(requests) == 1:
-            dispatcher.utter_message(response="utter_status", **report.status_params(requests[0], names))
-        else:
-            dispatcher.utter_message(response="utter_status_list_header")
-            for request in requests[:5]:
-                dispatcher.utter_message(response="utter_status_line", **report.status_params(request, names))
+
+class ActionMyReports(Action):
+    """"Phản ánh của tôi": the reports filed from this conversation, newest first."""
+
+    def name(self) -> Text:
+        return "action_my_reports"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        try:
+            async with client() as backend:
+                await list_own(dispatcher, backend, tracker.sender_id)
+        except BackendUnavailable as exc:
+            logger.warning("listing own reports failed (sender %s): %s", tracker.sender_id, exc)
+            dispatcher.utter_message(response="utter_backend_down")
+        return []
+
+
+def say_status(dispatcher: CollectingDispatcher, request: Dict[str, Any], names: Mapping[str, str]) -> None:
+    dispatcher.utter_message(response="utter_status", **report.status_params(request, names),
+                             history=history.history_text(request))
+
+
+async def list_own(dispatcher: CollectingDispatcher, backend: Open311Client, sender_id: str) -> None:
+    """The citizen's reports (the account is the conversation's sender id); one alone in full."""
+    own = await backend.list_requests(account_id=sender_id)
+    names = await catalogue.categories()
+    if not own:
+        dispatcher.utter_message(response="utter_status_none")
+    elif len(own) == 1:
+        say_status(dispatcher, own[0], names)
+    else:
+        dispatcher.utter_message(response="utter_my_reports", **history.own_reports(own, names))

@@ -1,9 +1,10 @@
-"""HTTP handlers: the Open311 GeoReport v2 endpoints, the state endpoint for operators, photos."""
+"""HTTP handlers: the Open311 GeoReport v2 endpoints, the lifecycle's (state changes, the updates
+feed, the citizen's rating), photos."""
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from aiohttp import BodyPartReader, web
 from multidict import MultiDict, MultiMapping
@@ -11,17 +12,41 @@ from sqlalchemy.exc import IntegrityError
 
 from bot import photos
 from bot.categories import Category
-from bot.report_codes import report_number
+from bot.report_codes import format_report_code, report_number
 
 from . import lifecycle
 from .appkeys import AREA, DIRECTORY, MEDIA, SESSIONS, SETTINGS, UPLOADS
-from .auth import given_key, require_api_key, state_changer, wrong_agency
+from .auth import any_role_keys, given_key, require_api_key, state_changer, wrong_agency
+from .directory import Agency
 from .errors import REQUEST_ID, Open311Error, bad_request, not_found
-from .forms import local_time, parse_filter, parse_new_report, parse_note, to_w3c
+from .forms import (
+    local_time,
+    parse_filter,
+    parse_new_report,
+    parse_note,
+    parse_rating,
+    parse_state,
+    parse_window,
+    parse_work_photo,
+    to_w3c,
+)
 from .locate import route
 from .media import CONTENT_TYPES
-from .queries import WrongAgency, change_state, create_report, get_report, list_reports, report_with_key
-from .schema import Report
+from .queries import (
+    RATING,
+    NotTheirs,
+    Refused,
+    WrongAgency,
+    change_state,
+    create_report,
+    get_report,
+    list_reports,
+    rate,
+    reassign,
+    report_with_key,
+    updates_between,
+)
+from .schema import Report, ReportUpdate
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +98,24 @@ def report_json(app: web.Application, report: Report, names: Dict[str, str]) -> 
         "ward_code": report.ward_code,
         "state": report.state,
         "channel": report.channel,
+        "updates": [update_json(update, report.code) for update in report.updates if update.kind != RATING],
+        "rating": report.rating,
+        "rating_comment": report.rating_comment,
+        "reopened": report.reopened,
+    }
+
+
+def update_json(update: ReportUpdate, code: str) -> Dict[str, Any]:
+    """One change as FixMyStreet's updates feed shows it (`description` is the note); who made it
+    stays out: the feed is open to every key."""
+    return {
+        "update_id": update.id,
+        "service_request_id": code,
+        "updated_datetime": to_w3c(update.created_at),
+        "status": lifecycle.status_of(update.state),
+        "state": update.state,
+        "description": update.note,
+        "media_url": update.media_url,
     }
 
 
@@ -186,20 +229,80 @@ async def set_state(request: web.Request) -> web.Response:
         settings.backend_agency_keys, settings.effective_backend_api_keys,
     )
     number = _number(request)
-    state = (form.get("state") or "").strip().lower()
-    if state not in lifecycle.STATES:
-        raise bad_request(
-            "Trạng thái xử lý không hợp lệ.", f"state must be one of: {', '.join(lifecycle.STATES)}."
-        )
     note = parse_note(form)
+    actor = f"agency:{agency}" if agency else "operator"
+    new_agency_id = (form.get("agency") or "").strip()
     try:
-        async with app[SESSIONS]() as session, session.begin():
-            report = await change_state(session, number, state, note, _now(), agency_id=agency)
+        if new_agency_id:
+            new_agency = _reassignment(app, agency, new_agency_id)
+            async with app[SESSIONS]() as session, session.begin():
+                report = await reassign(session, number, new_agency.id, new_agency.name, note, _now(), actor=actor)
+        else:
+            state = parse_state(form)
+            media_url = parse_work_photo(form, app[MEDIA])
+            async with app[SESSIONS]() as session, session.begin():
+                report = await change_state(
+                    session, number, state, note, _now(), actor=actor, agency_id=agency, media_url=media_url
+                )
     except WrongAgency as exc:
         raise wrong_agency() from exc
+    except Refused as exc:
+        raise bad_request(exc.vietnamese, exc.english) from exc
     if report is None:
         raise not_found("Không tìm thấy phản ánh này.", "No such service request.")
-    log.info("%s is now %s, by %s [%s]", report.code, state, agency or "an operator", request[REQUEST_ID])
+    log.info("%s is now %s of %s, by %s [%s]", report.code, report.state, report.agency_id, actor, request[REQUEST_ID])
+    return web.json_response([report_json(app, report, _service_names(app))])
+
+
+def _reassignment(app: web.Application, changer: Optional[str], agency_id: str) -> Agency:
+    """The agency a report is handed to: operators only (the IOC's "wrong agency" case)."""
+    if changer is not None:
+        raise Open311Error(
+            403, "Chỉ trung tâm điều hành được chuyển phản ánh sang cơ quan khác.",
+            "Only operators may reassign a report to another agency.",
+        )
+    agency = app[DIRECTORY].agency(agency_id)
+    if agency is None:
+        raise bad_request("Cơ quan xử lý không tồn tại.", "agency is not a known agency id.")
+    return agency
+
+
+async def feed(request: web.Request) -> web.Response:
+    """Changes made between `start_date` and `end_date` (default the last 24 hours), oldest first,
+    at most `queries.FEED_LIMIT`: a reader that gets that many asks again from the last one's
+    time, and knows repeats by `update_id`. Any key of any role may read it."""
+    app = request.app
+    require_api_key(given_key(request), any_role_keys(app[SETTINGS]))
+    start, end = parse_window(request.query, _now())
+    async with app[SESSIONS]() as session:
+        updates = await updates_between(session, start, end)
+    return web.json_response([update_json(update, format_report_code(update.report_id)) for update in updates])
+
+
+async def rating(request: web.Request) -> web.Response:
+    """The citizen's verdict on their resolved report, through the assistant: `rating` 1-5,
+    `comment`, `fixed` (false: not fixed); an unhappy verdict soon enough reopens it."""
+    app = request.app
+    form = await _form(request)
+    settings = app[SETTINGS]
+    require_api_key(given_key(request, form), settings.effective_backend_api_keys)
+    number = _number(request)
+    verdict = parse_rating(form)
+    try:
+        async with app[SESSIONS]() as session, session.begin():
+            report = await rate(
+                session, number, verdict.account_id, verdict.rating, verdict.comment, verdict.fixed, _now(),
+                reopen_window_days=settings.reopen_window_days, reopen_limit=settings.reopen_limit,
+            )
+    except NotTheirs as exc:
+        raise Open311Error(
+            403, "Chỉ người gửi phản ánh mới đánh giá được.", "Only the account that filed the report may rate it."
+        ) from exc
+    except Refused as exc:
+        raise bad_request(exc.vietnamese, exc.english) from exc
+    if report is None:
+        raise not_found("Không tìm thấy phản ánh này.", "No such service request.")
+    log.info("%s rated %s, now %s [%s]", report.code, verdict.rating, report.state, request[REQUEST_ID])
     return web.json_response([report_json(app, report, _service_names(app))])
 
 
@@ -238,7 +341,8 @@ async def upload_media(request: web.Request) -> web.Response:
         fields = await _read_upload(request)
     except (ValueError, AssertionError) as exc:  # aiohttp's complaints about broken multipart
         raise bad_request("Dữ liệu tải lên không hợp lệ.", "Malformed multipart body.") from exc
-    require_api_key(given_key(request, fields), app[SETTINGS].effective_backend_api_keys)
+    # The assistant's photos of a problem, and operators' and agencies' photos of the work done.
+    require_api_key(given_key(request, fields), any_role_keys(app[SETTINGS]))
     if not fields.get("file"):
         raise bad_request("Thiếu tệp ảnh (trường file).", "The multipart field 'file' is required.")
     try:
@@ -273,6 +377,8 @@ def routes() -> List[web.RouteDef]:
         web.get(f"{base}/requests.json", list_requests),
         web.get(f"{base}/requests/{{id}}.json", show),
         web.post(f"{base}/requests/{{id}}/state.json", set_state),
+        web.post(f"{base}/requests/{{id}}/rating.json", rating),
+        web.get(f"{base}/servicerequestupdates.json", feed),
         web.post(f"{base}/media.json", upload_media),
         web.get("/media/{name}", media_file),
     ]

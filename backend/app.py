@@ -12,7 +12,7 @@ from sqlalchemy import text
 from bot.area import load_area
 from bot.settings import Settings, SettingsError
 
-from . import api, db
+from . import api, console, db, stats, stats_page
 from .appkeys import AREA, DIRECTORY, MEDIA, SESSIONS, SETTINGS, UPLOADS
 from .directory import Directory, load_directory
 from .errors import logged_path, open311_errors
@@ -82,4 +82,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(orphan_sweeper)  # after the database it queries
     app.add_routes(api.routes())
     app.router.add_get("/health", health)
+    stats.setup(app)
+    stats_page.setup(app)
+    console.setup(app, settings)
     return app

@@ -6,6 +6,8 @@ from typing import Iterable, Mapping, Optional, Tuple
 
 from aiohttp import web
 
+from bot.settings import Settings
+
 from .errors import Open311Error
 
 HEADER = "X-Api-Key"
@@ -34,6 +36,12 @@ def key_accepted(given: Optional[str], keys: Iterable[str]) -> bool:
 def require_api_key(given: Optional[str], keys: Iterable[str]) -> None:
     if not key_accepted(given, keys):
         raise _invalid_key()
+
+
+def any_role_keys(settings: Settings) -> Tuple[str, ...]:
+    """Every key the backend accepts, whatever its role."""
+    agency_keys = tuple(key for _agency, key in settings.backend_agency_keys)
+    return settings.effective_backend_api_keys + settings.effective_backend_operator_keys + agency_keys
 
 
 def _invalid_key() -> Open311Error:

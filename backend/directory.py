@@ -123,8 +123,14 @@ class Directory:
 
     def agency_ids(self) -> FrozenSet[str]:
         """Every agency a report can be routed to, by the id reports keep."""
-        agencies = [*self._bodies.values(), *self._committees.values(), *self._police.values()]
-        return frozenset(agency.id for agency in agencies)
+        return frozenset(agency.id for agency in self._agencies())
+
+    def agency(self, agency_id: str) -> Optional[Agency]:
+        """The agency with that id (a report's `agency_id`), None if there is none."""
+        return next((agency for agency in self._agencies() if agency.id == agency_id), None)
+
+    def _agencies(self) -> List[Agency]:
+        return [*self._bodies.values(), *self._committees.values(), *self._police.values()]
 
     def categories(self) -> Tuple[Category, ...]:
         """The categories routed, one per Open311 service, in the order citizens see them."""

@@ -15,13 +15,15 @@ from bot.report_codes import report_number
 from bot.text import HTML
 
 from .errors import bad_request
-from .lifecycle import STATUSES
+from .lifecycle import STATES, STATUSES
+from .media import MediaStore
 
 MAX_DESCRIPTION = 4000
 MAX_ADDRESS = 500
 MAX_ID = 128
 MAX_URL = 1000
 MAX_NOTE = 1000
+MAX_COMMENT = 1000
 MAX_IDEMPOTENCY_KEY = 64
 _PHONE = re.compile(r"^\+?[0-9 .()-]{6,20}$")
 _CHANNEL = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -47,7 +49,9 @@ class NewReport:
 
 
 # What the citizen calls the fields the assistant fills in for them.
-_LABELS = {"description": "Nội dung phản ánh", "address_string": "Địa chỉ", "note": "Ghi chú"}
+_LABELS = {
+    "description": "Nội dung phản ánh", "address_string": "Địa chỉ", "note": "Ghi chú", "comment": "Nhận xét",
+}
 
 
 def _text(form: MultiMapping[str], name: str, limit: int) -> Optional[str]:
@@ -73,6 +77,55 @@ def _plain_text(form: MultiMapping[str], name: str, limit: int) -> Optional[str]
 def parse_note(form: MultiMapping[str]) -> Optional[str]:
     """An operator's note for the citizen (`status_notes`), plain text like a description."""
     return _plain_text(form, "note", MAX_NOTE)
+
+
+def parse_state(form: MultiMapping[str]) -> str:
+    state = (form.get("state") or "").strip().lower()
+    if state not in STATES:
+        raise bad_request("Trạng thái xử lý không hợp lệ.", f"state must be one of: {', '.join(STATES)}.")
+    return state
+
+
+def parse_work_photo(form: MultiMapping[str], media: MediaStore) -> Optional[str]:
+    """The photo of the work done: one this backend stores (uploaded first with `media.json`), so
+    that what the citizen is shown is a checked photo without EXIF, kept as long as the report."""
+    url = (form.get("media_url") or "").strip()
+    if not url:
+        return None
+    prefix = f"{media.public_base_url}/media/"
+    if not url.startswith(prefix) or media.path_of(url[len(prefix):]) is None:
+        raise bad_request(
+            "Ảnh kết quả xử lý phải là ảnh đã tải lên máy chủ này (media.json).",
+            "media_url must be a photo uploaded to this server's media.json.",
+        )
+    return url
+
+
+@dataclass(frozen=True)
+class Rating:
+    account_id: str
+    rating: Optional[int]  # None only with `fixed` false
+    comment: Optional[str]
+    fixed: bool
+
+
+def parse_rating(form: MultiMapping[str]) -> Rating:
+    account_id = _text(form, "account_id", MAX_ID)
+    if not account_id:
+        raise bad_request("Thiếu tài khoản người phản ánh (account_id).", "account_id is required.")
+    fixed_raw = (form.get("fixed") or "true").strip().lower()
+    if fixed_raw not in ("true", "false"):
+        raise bad_request("fixed phải là true hoặc false.", "fixed must be true or false.")
+    fixed = fixed_raw == "true"
+    raw = (form.get("rating") or "").strip()
+    if raw not in ("1", "2", "3", "4", "5") and (raw or fixed):
+        raise bad_request("Đánh giá phải là số từ 1 đến 5.", "rating must be a whole number from 1 to 5.")
+    return Rating(
+        account_id=account_id,
+        rating=int(raw) if raw else None,
+        comment=_plain_text(form, "comment", MAX_COMMENT),
+        fixed=fixed,
+    )
 
 
 def _coordinate(form: MultiMapping[str], name: str, bound: float) -> Optional[float]:
@@ -159,6 +212,18 @@ def parse_datetime(value: str, name: str) -> datetime:
         raise bad_request(
             f"Thời điểm {name} không hợp lệ.", f"{name} must be an ISO 8601 date and time."
         ) from None
+
+
+FEED_DEFAULT_WINDOW = timedelta(hours=24)
+
+
+def parse_window(query: MultiMapping[str], now: datetime) -> Tuple[datetime, datetime]:
+    """The updates feed's `start_date`/`end_date` as `requests.json` reads them; by default the 24
+    hours up to `now` (or before `end_date`)."""
+    start, end = query.get("start_date"), query.get("end_date")
+    until = parse_datetime(end, "end_date") if end else now
+    since = parse_datetime(start, "start_date") if start else until - FEED_DEFAULT_WINDOW
+    return since, until
 
 
 def local_time(value: datetime) -> datetime:

@@ -10,6 +10,16 @@ STATES = (RECEIVED, ASSIGNED, IN_PROGRESS, RESOLVED, REJECTED)
 CLOSED_STATES = (RESOLVED, REJECTED)
 STATUSES = ("open", "closed")
 
+# Where each state may go by a state change: forward only, and any open state may be closed. A closed
+# report changes only when its citizen reopens it (back to ASSIGNED), never by a state change.
+NEXT_STATES: Dict[str, Tuple[str, ...]] = {
+    RECEIVED: (ASSIGNED, IN_PROGRESS, RESOLVED, REJECTED),
+    ASSIGNED: (IN_PROGRESS, RESOLVED, REJECTED),
+    IN_PROGRESS: (RESOLVED, REJECTED),
+    RESOLVED: (),
+    REJECTED: (),
+}
+
 # What the citizen reads when the operator leaves no note of their own.
 _DEFAULT_NOTES: Dict[str, str] = {
     RECEIVED: "Đã tiếp nhận phản ánh, đang chuyển đến {agency}.",
@@ -30,3 +40,12 @@ def states_with_status(status: str) -> Tuple[str, ...]:
 
 def status_notes(state: str, agency_name: str, note: Optional[str] = None) -> str:
     return note or _DEFAULT_NOTES[state].format(agency=agency_name)
+
+
+def reassigned_notes(agency_name: str, reason: str) -> str:
+    return f"Phản ánh được chuyển đến {agency_name}: {reason}"
+
+
+def reopened_notes(agency_name: str) -> str:
+    # Without the citizen's comment: the feed, open to every key, carries no words of theirs.
+    return f"Người dân báo vấn đề chưa được khắc phục; phản ánh được chuyển lại {agency_name}."

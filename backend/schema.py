@@ -44,9 +44,20 @@ class Report(Base):
     requested_at = Column(DateTime, nullable=False, index=True)
     updated_at = Column(DateTime, nullable=False)
     expected_at = Column(DateTime, nullable=False)
+    # Set when the report becomes resolved, cleared when the citizen reopens it: the start of the
+    # window within which a low rating or "not fixed" reopens it.
+    resolved_at = Column(DateTime)
+    rating = Column(Integer)  # 1-5, the citizen's, once the report is resolved
+    rating_comment = Column(Text)
+    rated_at = Column(DateTime)
+    reopened = Column(Integer, nullable=False, default=0, server_default="0")  # times reopened
 
     media = relationship(
         "ReportMedia", order_by="ReportMedia.position", lazy="selectin", cascade="all, delete-orphan"
+    )
+    # Loaded with the report (one query for a whole list): every request's JSON carries its history.
+    updates = relationship(
+        "ReportUpdate", order_by="ReportUpdate.id", lazy="selectin", cascade="all, delete-orphan"
     )
 
     @property
@@ -62,3 +73,25 @@ class ReportMedia(Base):
     report_id = Column(Integer, ForeignKey("reports.id", ondelete="CASCADE"), nullable=False)
     position = Column(Integer, nullable=False)
     url = Column(String(1000), nullable=False)
+
+
+class ReportUpdate(Base):
+    """One change of a report, citizen-visible: its history and the updates feed (`update_id`).
+
+    Creation writes none (the history starts at `requested_at`). The agency is copied, like the
+    report's, so that the history keeps who was responsible at each step.
+    """
+
+    __tablename__ = "report_updates"
+    __table_args__ = {"sqlite_autoincrement": True}  # feed readers remember the last id they saw
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    report_id = Column(Integer, ForeignKey("reports.id", ondelete="CASCADE"), nullable=False, index=True)
+    created_at = Column(DateTime, nullable=False, index=True)
+    state = Column(String(16), nullable=False)  # the state after the change
+    agency_id = Column(String(64), nullable=False)
+    agency_name = Column(String(200), nullable=False)
+    note = Column(Text)
+    media_url = Column(String(1000))
+    actor = Column(String(64), nullable=False)  # operator, agency:<id>, citizen, system
+    kind = Column(String(16), nullable=False)  # state, reassign, reopen, rating

@@ -262,6 +262,38 @@ class Open311Client:
             "GET", "requests.json", params=params, headers={"X-Api-Key": self._api_key}
         )
 
+    async def updates(self, start: datetime, end: Optional[datetime] = None) -> List[Dict[str, Any]]:
+        """The server's updates feed between `start` and `end` (timezone-aware), oldest first:
+        FixMyStreet's Open311 extension `servicerequestupdates.json` (`update_id`,
+        `service_request_id`, `updated_datetime`, `status`, `description`, `media_url`; the
+        bundled backend adds `state`). A server without the feed answers 404: BackendUnavailable."""
+        params = {"start_date": _param(start)}
+        if end is not None:
+            params["end_date"] = _param(end)
+        payload = await self._call("GET", "servicerequestupdates.json", params=params,
+                                   headers={"X-Api-Key": self._api_key})
+        if not isinstance(payload, list):
+            raise BackendUnavailable("GET servicerequestupdates.json: not a list")
+        return [item for item in payload if isinstance(item, dict)]
+
+    async def rate(self, code: str, *, account_id: str, rating: Optional[int], comment: Optional[str],
+                   fixed: bool = True) -> Dict[str, Any]:
+        """The citizen's verdict on their resolved report (extension `requests/{id}/rating.json`):
+        `rating` 1-5 (optional when not `fixed`), `comment`, `fixed`; `account_id` must be the
+        report's. The report as it is afterwards (reopened or not, as the server decided)."""
+        request_id = normalize_report_code(code) or quote(code.strip(), safe="")
+        fields = [("api_key", self._api_key), ("account_id", account_id), ("rating", rating),
+                  ("comment", comment), ("fixed", "true" if fixed else "false")]
+        form = [(name, str(value)) for name, value in fields if value not in (None, "")]
+        # Not repeated blindly: a verdict sent twice could count as a second reopening.
+        payload = await self._call("POST", f"requests/{request_id}/rating.json",
+                                   body=lambda: aiohttp.FormData(form), idempotent=False)
+        if isinstance(payload, list) and payload and isinstance(payload[0], dict):
+            return payload[0]
+        if isinstance(payload, dict):
+            return payload
+        raise BackendUnavailable(f"POST requests/{request_id}/rating.json: unexpected answer")
+
     async def upload_media(self, data: bytes, filename: str, content_type: str) -> str:
         """Stores a photo on the backend (extension `media.json`); returns its URL."""
 

@@ -7,17 +7,14 @@ citizen); `code` is set between the two, and the row leaves the outbox once noti
 FixMyStreet's send-reports, rows are claimed one at a time and a failed step counts its failures
 and waits before the next attempt: at once, then after `delays[0]`, then every `delays[-1]`.
 
-A claim is a conditional UPDATE inside an IMMEDIATE transaction (SQLite's single writer), so two
-workers never hold the same row; it is a lease, so a worker that died holding a row gives it up
-when the lease runs out. Every later write names the claim, so a worker whose lease ran out
-cannot overwrite what the next one did.
+Rows are claimed as `bot.local_store.claim` explains: two workers never hold the same row, and a
+dead worker's claim runs out.
 """
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
-import uuid
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +30,7 @@ COLUMNS = {
     "agency": "TEXT",
     "failures": "INTEGER NOT NULL DEFAULT 0",  # of the current step
     "last_error": "TEXT",  # what failed, for operators: never the report's content
-    "next_attempt": "REAL NOT NULL DEFAULT 0",  # Unix time
-    "claimed_by": "TEXT",
-    "claimed_until": "REAL NOT NULL DEFAULT 0",  # Unix time the claim's lease runs out
+    **local_store.CLAIM_COLUMNS,
 }
 
 
@@ -88,29 +83,18 @@ def claim(lease_s: float, path: Optional[Path] = None, now: Optional[float] = No
     """The next row whose attempt is due and that nobody holds, now held for `lease_s`; None if
     there is none."""
     now = time.time() if now is None else now
-    token = uuid.uuid4().hex
-    with closing(_connect(path)) as db, db:
-        db.execute("BEGIN IMMEDIATE")
-        rows = db.execute(
-            "UPDATE outbox SET claimed_by = ?, claimed_until = ? "
-            "WHERE id = (SELECT id FROM outbox WHERE next_attempt <= ? AND claimed_until <= ? "
-            "            ORDER BY next_attempt, id LIMIT 1) "
-            "AND claimed_until <= ? RETURNING id, fields, code, agency, failures",
-            (token, now + lease_s, now, now, now),
-        ).fetchall()
-    if not rows:
+    with closing(_connect(path)) as db:
+        claimed = local_store.claim(db, "outbox", "id, fields, code, agency, failures", lease_s, now)
+    if claimed is None:
         return None
-    [row] = rows
+    token, row = claimed
     return Entry(id=row[0], fields=json.loads(row[1]), code=row[2], agency=row[3], failures=row[4], claim=token)
 
 
 def _update(entry: Entry, path: Optional[Path], **columns: Any) -> bool:
     """Sets `columns` and ends the claim, if `entry`'s claim still holds the row; else False."""
-    assignments = "".join(f"{name} = ?, " for name in columns)
-    with closing(_connect(path)) as db, db:
-        cursor = db.execute(f"UPDATE outbox SET {assignments}claimed_by = NULL, claimed_until = 0 "
-                            "WHERE id = ? AND claimed_by = ?", (*columns.values(), entry.id, entry.claim))
-        return cursor.rowcount == 1
+    with closing(_connect(path)) as db:
+        return local_store.end_claim(db, "outbox", entry.id, entry.claim, **columns)
 
 
 def delivered(entry: Entry, code: str, agency: Optional[str], path: Optional[Path] = None,

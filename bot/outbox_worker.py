@@ -2,11 +2,11 @@
 
 Each due row is claimed, then either delivered to the Open311 server (with the report's
 idempotency key, so a repeat after a timeout or a crash files nothing new) or, once the server
-has it, its code is told to the citizen: the worker appends a bot message to the citizen's
-conversation through Rasa's HTTP API with `output_channel=latest&execute_side_effects=true`, and
-Rasa sends it on the channel the citizen last used. Each success and failure is logged with its
-cause (never the report's content or the citizen's phone). SIGTERM stops it cleanly: a step in
-flight is abandoned and its row given back, to be done again (harmlessly, thanks to the key).
+has it, its code is told to the citizen (`bot/proactive.py`: Rasa sends it on the channel the
+citizen last used), and the report is recorded as theirs (`bot/followed.py`) for the notifier.
+Each success and failure is logged with its cause (never the report's content or the citizen's
+phone). SIGTERM stops it cleanly: a step in flight is abandoned and its row given back, to be done
+again (harmlessly, thanks to the key).
 """
 from __future__ import annotations
 
@@ -15,20 +15,18 @@ import logging
 import signal
 import sys
 import time
-from typing import Optional
-from urllib.parse import quote, urlencode
+from typing import Any, Awaitable, Callable, Coroutine, Optional
 
 import aiohttp
 import yaml
 
-from bot import outbox
+from bot import followed, outbox, proactive
 from bot.open311_client import BackendRejected, BackendUnavailable, Open311Client
 from bot.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 
 logger = logging.getLogger(__name__)
 
 IDLE_S = 1.0  # how often an idle worker looks for due rows
-RASA_TIMEOUT_S = 10.0
 
 
 def _response(name: str, **values: str) -> str:
@@ -51,7 +49,7 @@ class Worker:
         self.http = http
         # Long enough for one step with all its retries, twice over; a crashed worker's row
         # waits that long before another worker takes it.
-        attempt_s = max(settings.backend_timeout_s * (backend.retries + 1), RASA_TIMEOUT_S)
+        attempt_s = max(settings.backend_timeout_s * (backend.retries + 1), proactive.RASA_TIMEOUT_S)
         self.lease_s = 2 * attempt_s
 
     async def step(self) -> bool:
@@ -95,6 +93,8 @@ class Worker:
         except (BackendUnavailable, BackendRejected) as exc:
             logger.warning("outbox row %s: %s stored, its agency unknown: %s", entry.id, code, exc)
             agency = None
+        if entry.sender_id:
+            followed.record(code, entry.sender_id, entry.fields.get("channel"))
         outbox.delivered(entry, code, agency)
         logger.info("outbox row %s delivered as %s (after %d failed attempts)", entry.id, code, entry.failures)
 
@@ -112,18 +112,7 @@ class Worker:
 
     async def _tell(self, sender_id: str, text: str) -> Optional[str]:
         """Says `text` to the citizen on the channel they last used; why it failed, or None."""
-        params = {"output_channel": "latest", "execute_side_effects": "true"}
-        if self.settings.rasa_api_token:
-            params["token"] = self.settings.rasa_api_token
-        url = (f"http://127.0.0.1:{self.settings.rasa_port}/conversations/"
-               f"{quote(sender_id, safe='')}/tracker/events?{urlencode(params)}")
-        body = [{"event": "bot", "text": text}]
-        try:
-            async with self.http.post(url, json=body, timeout=aiohttp.ClientTimeout(total=RASA_TIMEOUT_S)) as answer:
-                status = answer.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            return f"Rasa unreachable ({exc.__class__.__name__})"
-        return None if status == 200 else f"Rasa answered HTTP {status}"
+        return await proactive.say(self.http, self.settings, sender_id, text)
 
     def _failed(self, entry: outbox.Entry, step: str, cause: str) -> None:
         next_attempt = outbox.failed(entry, cause, self.settings.outbox_retry_s)
@@ -131,44 +120,54 @@ class Worker:
                        entry.failures + 1, cause, next_attempt - time.time())
 
 
+async def work(step: Callable[[], Coroutine[Any, Any, bool]], stop: asyncio.Event, idle_s: float = IDLE_S) -> None:
+    """Runs `step` again and again until `stop` is set, waiting `idle_s` after a step that found
+    nothing to do; a step in flight when `stop` is set is cancelled (it gives its row back)."""
+    while not stop.is_set():
+        working = asyncio.create_task(step())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({working, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not working.done():
+            working.cancel()
+            await asyncio.gather(working, return_exceptions=True)
+            break
+        stopping.cancel()
+        if not working.result():
+            try:
+                await asyncio.wait_for(stop.wait(), idle_s)
+            except asyncio.TimeoutError:
+                pass
+
+
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Works until `stop` is set; a step in flight then is abandoned (its row given back)."""
     async with Open311Client.from_settings(settings) as backend, aiohttp.ClientSession() as http:
         worker = Worker(settings, backend, http)
         logger.info("outbox worker started (Open311 server %s)", backend.base_url)
-        while not stop.is_set():
-            work = asyncio.create_task(worker.step())
-            stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if not work.done():
-                work.cancel()
-                await asyncio.gather(work, return_exceptions=True)
-                break
-            stopping.cancel()
-            if not work.result():
-                try:
-                    await asyncio.wait_for(stop.wait(), IDLE_S)
-                except asyncio.TimeoutError:
-                    pass
+        await work(worker.step, stop)
     logger.info("outbox worker stopped")
 
 
-async def _main(settings: Settings) -> None:
+Runner = Callable[[Settings, asyncio.Event], Awaitable[None]]
+
+
+async def _main(runner: Runner, settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await run(settings, stop)
+    await runner(settings, stop)
 
 
-def main() -> int:
+def main(runner: Runner = run) -> int:
+    """A worker process: `runner` until SIGTERM or SIGINT (also `python -m bot.notifier`'s)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(_main(settings))
+    asyncio.run(_main(runner, settings))
     return 0
 
 

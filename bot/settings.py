@@ -5,6 +5,7 @@ without touching `os.environ`.
 """
 from __future__ import annotations
 
+import base64
 import math
 import os
 import re
@@ -25,6 +26,7 @@ DEV_OPERATOR_KEY = "dev-operator-key-hue-phan-anh"
 DEFAULT_TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_ZALO_API_BASE_URL = "https://openapi.zalo.me"
 DEFAULT_ZALO_OAUTH_URL = "https://oauth.zaloapp.com/v4/oa/access_token"
+DEFAULT_CONSOLE_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 
 
 GEOCODERS = ("offline", "nominatim")
@@ -113,6 +115,34 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise SettingsError(f"{name} must be a whole number of at least 1, got {value}")
     return value
+
+
+def _fernet_key(env: Mapping[str, str], name: str) -> Optional[str]:
+    """A Fernet key (32 bytes, URL-safe base64), as `python -c 'from cryptography.fernet import
+    Fernet; print(Fernet.generate_key().decode())'` prints one."""
+    value = _opt(env, name)
+    if value is None:
+        return None
+    try:
+        valid = len(base64.urlsafe_b64decode(value.encode("ascii"))) == 32
+    except (ValueError, UnicodeEncodeError):
+        valid = False
+    if not valid:
+        raise SettingsError(f"{name} must be a Fernet key (32 bytes in URL-safe base64, 44 characters)")
+    return value
+
+
+def _tile_url(env: Mapping[str, str], name: str) -> Optional[str]:
+    """A tile URL template with {z}, {x} and {y}; `off` for none (the map shows boundaries only)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return DEFAULT_CONSOLE_TILE_URL
+    if raw.lower() == "off":
+        return None
+    url = _url(env, name, ("http", "https"))
+    if url is None or not all(part in url for part in ("{z}", "{x}", "{y}")):
+        raise SettingsError(f"{name} must be an http(s) tile URL with {{z}}, {{x}} and {{y}}, or off")
+    return url
 
 
 def _origins(env: Mapping[str, str]) -> Tuple[str, ...]:
@@ -230,6 +260,8 @@ class Settings:
     backend_timeout_s: float = 10.0
     # Outbox (bot/outbox.py): waits after the 1st, 2nd... failure of a step; the last repeats
     outbox_retry_s: Tuple[float, ...] = (300.0, 1800.0)
+    # Notifier (bot/notifier.py): how often it reads the Open311 server's updates feed
+    notify_interval_s: float = 30.0
 
     # Assistant stores; None: trackers in a SQLite file under data_dir, Rasa's in-process lock store
     tracker_store_url: Optional[str] = None
@@ -263,6 +295,15 @@ class Settings:
     sender_messages_per_minute: int = 20
     sender_photos_per_hour: int = 30
     backend_uploads_per_hour: int = 600  # photos a client address may upload to the backend
+
+    # Report lifecycle (backend): "not fixed" or a low rating this soon after resolution reopens it
+    reopen_window_days: int = 7
+    reopen_limit: int = 1  # times one report may be reopened
+
+    # Console of operators and agencies (backend/console/)
+    console_secret_key: Optional[str] = None  # Fernet key of the session cookies; None: kept under data_dir
+    console_idle_minutes: int = 480  # a console session unused this long is over
+    console_tile_url: Optional[str] = DEFAULT_CONSOLE_TILE_URL  # map tiles; None: boundaries only
 
     # Derived values -------------------------------------------------------------------------
     @property
@@ -387,6 +428,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         backend_api_key=_opt(env, "BACKEND_API_KEY"),
         backend_timeout_s=_seconds(env, "BACKEND_TIMEOUT_S", 10.0),
         outbox_retry_s=_seconds_list(env, "OUTBOX_RETRY_S", (300.0, 1800.0)),
+        notify_interval_s=_seconds(env, "NOTIFY_INTERVAL_S", 30.0),
         tracker_store_url=_url(env, "TRACKER_STORE_URL", ("postgresql", "postgres", "sqlite")),
         lock_store_url=_url(env, "LOCK_STORE_URL", ("redis", "rediss")),
         lock_lifetime_s=_positive_int(env, "LOCK_LIFETIME_S", 15),
@@ -409,6 +451,11 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         sender_messages_per_minute=_positive_int(env, "SENDER_MESSAGES_PER_MINUTE", 20),
         sender_photos_per_hour=_positive_int(env, "SENDER_PHOTOS_PER_HOUR", 30),
         backend_uploads_per_hour=_positive_int(env, "BACKEND_UPLOADS_PER_HOUR", 600),
+        reopen_window_days=_positive_int(env, "REOPEN_WINDOW_DAYS", 7),
+        reopen_limit=_positive_int(env, "REOPEN_LIMIT", 1),
+        console_secret_key=_fernet_key(env, "CONSOLE_SECRET_KEY"),
+        console_idle_minutes=_positive_int(env, "CONSOLE_IDLE_MINUTES", 480),
+        console_tile_url=_tile_url(env, "CONSOLE_TILE_URL"),
     )
     _distinct_ports(settings)
     _lock_outlives_backend_calls(settings)

@@ -21,6 +21,12 @@ MEMORY = 10_000
 BUTTONS_KEEP_S = 7 * 24 * 3600
 
 
+class Undelivered(Exception):
+    """The platform did not take a message sent unprompted (Rasa's HTTP API, `get_output_channel()`):
+    raised so that Rasa answers the caller an error instead of 200. Within a conversation a failed
+    reply is only logged, so that the turn goes on."""
+
+
 def sender_id(channel: str, native_id: Any) -> str:
     """The Rasa conversation id: prefixed, so one person's chats never mix across channels."""
     return f"{channel}:{native_id}"

@@ -84,6 +84,8 @@ def commands(settings: Settings, model: Path, endpoints_path: Path) -> Dict[str,
         "rasa": rasa,
         # Last: it tells citizens their codes through the Rasa server's API. No port.
         "outbox": [sys.executable, "-m", "bot.outbox_worker"],
+        # Tells citizens of their reports' changes (the updates feed), also through Rasa's API.
+        "notifier": [sys.executable, "-m", "bot.notifier"],
     }
 
 

@@ -52,7 +52,9 @@ class TelegramInput(InputChannel):
         )
 
     def get_output_channel(self) -> Optional[OutputChannel]:
-        return self.output
+        # Only Rasa's HTTP API asks for it (messages sent unprompted): its caller must learn of a
+        # message Telegram refused (a citizen who blocked the bot).
+        return self.output.for_unprompted() if self.output else None
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         bp = Blueprint("hue_telegram", __name__)

@@ -13,7 +13,7 @@ from rasa.core.channels.channel import OutputChannel
 from telegram.error import TelegramError
 from telegram.ext import ExtBot
 
-from channels.output import native_id, split_text
+from channels.output import Undelivered, native_id, split_text
 from channels.telegram.api import CHANNEL, Redactor
 from channels.telegram.keyboards import Keyboards
 
@@ -28,10 +28,15 @@ class TelegramOutput(OutputChannel):
     def name(cls) -> str:
         return CHANNEL
 
-    def __init__(self, bot: ExtBot[int], keyboards: Keyboards, redact: Redactor) -> None:
+    def __init__(self, bot: ExtBot[int], keyboards: Keyboards, redact: Redactor, *, unprompted: bool = False) -> None:
         self.bot = bot
         self.keyboards = keyboards
         self.redact = redact
+        self.unprompted = unprompted  # messages sent through Rasa's HTTP API: a failure is raised
+
+    def for_unprompted(self) -> "TelegramOutput":
+        """The same output, raising Undelivered when Telegram refuses a message."""
+        return TelegramOutput(self.bot, self.keyboards, self.redact, unprompted=True)
 
     async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
         chat_id = native_id(recipient_id)
@@ -54,6 +59,8 @@ class TelegramOutput(OutputChannel):
             # One failed reply (blocked bot, deleted chat, flood limit still hit after the
             # retries) must not break the conversation turn.
             logger.error("Telegram: sending to chat %s failed: %s", chat_id, self.redact(exc))
+            if self.unprompted:
+                raise Undelivered(f"Telegram refused the message: {self.redact(exc)}") from None
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         await self.send_response(recipient_id, {"text": text})

@@ -22,6 +22,10 @@ from channels.state import ChannelState
 logger = logging.getLogger(__name__)
 
 TOKEN_EXPIRED = -216
+# Zalo's free customer-service messages reach a user only within 48 hours of their last message
+# to the OA; after that it refuses with -213 (no interaction in 48 hours, as documented) or, as
+# integrators report it answering, -230 (no interaction in 7 days).
+OUTSIDE_WINDOW = {-213, -230}
 TIMEOUT = aiohttp.ClientTimeout(total=15)
 
 
@@ -51,8 +55,8 @@ class ZaloApi:
         if self._session is not None:
             await self._session.close()
 
-    async def send(self, user_id: str, message: Dict[str, Any]) -> bool:
-        """Sends a customer-service message; True if Zalo accepted it (failures are logged)."""
+    async def send(self, user_id: str, message: Dict[str, Any]) -> Optional[str]:
+        """Sends a customer-service message; None if Zalo accepted it, else why not (also logged)."""
         if not self._stored_checked:
             self._stored_checked = True
             await self._adopt_stored()
@@ -60,13 +64,14 @@ class ZaloApi:
         answer = await self._post(user_id, message, token)
         if answer.get("error") == TOKEN_EXPIRED and await self._refresh(token):
             answer = await self._post(user_id, message, self._access_token)
-        if answer.get("error", 0) != 0:
-            logger.error(
-                "Zalo refused a message to user %s: error %s (%s)",
-                user_id, answer.get("error"), answer.get("message"),
-            )
-            return False
-        return True
+        error = answer.get("error", 0)
+        if error == 0:
+            return None
+        refusal = f"error {error} ({answer.get('message')})"
+        if error in OUTSIDE_WINDOW:
+            refusal += ": the user last wrote to the OA more than 48 hours ago"
+        logger.error("Zalo refused a message to user %s: %s", user_id, refusal)
+        return refusal
 
     async def _adopt_stored(self) -> None:
         """Takes the refreshed pair kept in the state, if it descends from this environment's."""

@@ -23,7 +23,7 @@ from bot.messages import Inbound, location_message, photo_message, text_message
 from bot.photos import MAX_PHOTOS_PER_REPORT, PhotoError
 from bot.settings import Settings, get_settings
 from channels.limits import InboundLimits, Refusal, body_too_large
-from channels.output import ButtonMemory, native_id, numbered, sender_id, split_text
+from channels.output import ButtonMemory, Undelivered, native_id, numbered, sender_id, split_text
 from channels.photos import download, store_photo
 from channels.state import ChannelState, open_state
 from channels.tasks import Background, KeyedLocks
@@ -85,9 +85,20 @@ class ZaloOutput(OutputChannel):
     def name(cls) -> str:
         return CHANNEL
 
-    def __init__(self, api: ZaloApi, buttons: ButtonMemory) -> None:
+    def __init__(self, api: ZaloApi, buttons: ButtonMemory, *, unprompted: bool = False) -> None:
         self.api = api
         self.buttons = buttons
+        self.unprompted = unprompted  # messages sent through Rasa's HTTP API: a refusal is raised
+
+    def for_unprompted(self) -> "ZaloOutput":
+        """The same output, raising Undelivered when Zalo refuses a message (a user silent for
+        48 hours, one who blocked the OA)."""
+        return ZaloOutput(self.api, self.buttons, unprompted=True)
+
+    async def _send(self, user: str, message: Dict[str, Any]) -> None:
+        refusal = await self.api.send(user, message)
+        if refusal and self.unprompted:
+            raise Undelivered(f"Zalo refused the message: {refusal}")
 
     async def send_response(self, recipient_id: str, message: Dict[str, Any]) -> None:
         user = native_id(recipient_id)
@@ -96,9 +107,9 @@ class ZaloOutput(OutputChannel):
         text = message.get("text") or ""
         # OA customer-service messages have no reply buttons: the citizen answers with a number.
         for piece in split_text(numbered(text, buttons) if buttons else text, TEXT_LIMIT):
-            await self.api.send(user, {"text": piece})
+            await self._send(user, {"text": piece})
         if message.get("image"):
-            await self.api.send(user, {"attachment": {"type": "template", "payload": {
+            await self._send(user, {"attachment": {"type": "template", "payload": {
                 "template_type": "media",
                 "elements": [{"media_type": "image", "url": message["image"]}],
             }}})
@@ -134,7 +145,9 @@ class ZaloInput(InputChannel):
         )
 
     def get_output_channel(self) -> Optional[OutputChannel]:
-        return self.output
+        # Only Rasa's HTTP API asks for it (messages sent unprompted): its caller must learn of a
+        # message Zalo refused.
+        return self.output.for_unprompted() if self.output else None
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         bp = Blueprint("hue_zalo", __name__)

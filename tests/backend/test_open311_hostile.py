@@ -28,7 +28,8 @@ HOSTILE = [
 QUERY_FIELDS = ["start_date", "end_date", "limit", "status", "service_request_id", "service_code",
                 "account_id", "device_id"]
 FORM_FIELDS = ["service_code", "lat", "long", "description", "address_string", "media_url", "media_urls",
-               "phone", "device_id", "account_id", "channel", "state", "note"]
+               "phone", "device_id", "account_id", "channel", "state", "note", "agency", "rating", "comment",
+               "fixed"]
 
 
 async def refused_as_open311(response: aiohttp.ClientResponse) -> bool:
@@ -45,6 +46,9 @@ async def test_no_query_value_gives_a_500(client):
         response = await client.get(f"{API}/requests.json", params={field: value},
                                     headers={"X-Api-Key": DEV_API_KEY})
         assert response.status == 200 or await refused_as_open311(response), (field, value, response.status)
+        response = await client.get(f"{API}/servicerequestupdates.json", params={field: value},
+                                    headers={"X-Api-Key": DEV_API_KEY})
+        assert response.status == 200 or await refused_as_open311(response), (field, value, response.status)
     for path in ("requests/%ff.json", "requests/PA%00.json", f"requests/{'9' * 400}.json",
                  "requests/PA٠٠٠٠٠١.json", "services/%ff.json", f"requests/{code}.json?x=%ff"):
         response = await client.get(f"{API}/{path}")
@@ -52,7 +56,8 @@ async def test_no_query_value_gives_a_500(client):
 
 
 @pytest.mark.parametrize("path, key", [("requests.json", DEV_API_KEY),
-                                       ("requests/PA000001/state.json", DEV_OPERATOR_KEY)])
+                                       ("requests/PA000001/state.json", DEV_OPERATOR_KEY),
+                                       ("requests/PA000001/rating.json", DEV_API_KEY)])
 async def test_no_form_value_gives_a_500(client, path, key):
     await create_at_phu_xuan(client)
     for field, value in itertools.product(FORM_FIELDS, HOSTILE):
@@ -62,7 +67,8 @@ async def test_no_form_value_gives_a_500(client, path, key):
         assert response.status in (200, 201) or await refused_as_open311(response), (field, value, response.status)
 
 
-@pytest.mark.parametrize("path", ["requests.json", "requests/PA000001/state.json", "media.json"])
+@pytest.mark.parametrize("path", ["requests.json", "requests/PA000001/state.json", "requests/PA000001/rating.json",
+                                  "media.json"])
 @pytest.mark.parametrize("body, content_type", [
     (b"[]", "application/json"),
     (b"[" * 50_000, "application/json"),

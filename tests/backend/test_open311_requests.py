@@ -6,7 +6,7 @@ import pytest
 
 from bot.categories import category_names
 from bot.settings import DEV_API_KEY, DEV_OPERATOR_KEY
-from tests.support.open311 import API, at, create, create_at_phu_xuan, show
+from tests.support.open311 import API, at, create, create_at_phu_xuan, show, upload_photo
 from tests.support.places import DA_NANG, HANOI, PHU_XUAN
 
 
@@ -184,7 +184,8 @@ async def test_list_filters_and_order(client):
     second = await create_at_phu_xuan(client, account_id="telegram:2", device_id="zalo")
     third = await create_at_phu_xuan(client, account_id="telegram:1")
     await client.post(
-        f"{API}/requests/{second}/state.json", data={"api_key": DEV_OPERATOR_KEY, "state": "resolved"}
+        f"{API}/requests/{second}/state.json",
+        data={"api_key": DEV_OPERATOR_KEY, "state": "resolved", "note": "Đã thu gom"},
     )
 
     async def codes(**params):
@@ -250,12 +251,15 @@ async def test_operator_changes_state_and_status_follows(client):
     assert report["updated_datetime"] > before["updated_datetime"]
     assert report["requested_datetime"] == before["requested_datetime"]
 
+    photo = await upload_photo(client, DEV_OPERATOR_KEY)
     response = await client.post(
-        f"{API}/requests/{code}/state.json", data={"api_key": DEV_OPERATOR_KEY, "state": "resolved"}
+        f"{API}/requests/{code}/state.json",
+        data={"api_key": DEV_OPERATOR_KEY, "state": "resolved", "media_url": photo},
     )
     [report] = await response.json()
     assert (report["state"], report["status"]) == ("resolved", "closed")
     assert "UBND phường Phú Xuân" in report["status_notes"]  # default note names the agency
+    assert [u["media_url"] for u in report["updates"]] == [None, photo]
     assert await show(client, code) == report
 
 

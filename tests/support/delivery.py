@@ -16,7 +16,7 @@ import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ContextManager, Dict, Iterator, List, Mapping, Optional
+from typing import Any, ContextManager, Dict, Iterator, List, Mapping, Optional, Set
 
 import aiohttp
 import requests
@@ -105,21 +105,42 @@ class LateBackend(Standin):
 
 
 class RasaEvents(Standin):
-    """Rasa's `POST /conversations/{id}/tracker/events` as the worker calls it: records each call
-    (`calls`: sender, query, body) and answers `status`."""
+    """Rasa's `POST /conversations/{id}/tracker/events` and `trigger_intent` as the workers call
+    them: records each call (`calls`: sender, query, body, the status answered; `triggers`
+    likewise) and answers `status`; a sender in `unreachable` gets Rasa's 500, as when their channel
+    refused the message (a citizen who blocked the bot)."""
 
     def __init__(self, status: int = 200) -> None:
         super().__init__()
         self.status = status
         self.calls: List[Dict[str, Any]] = []
+        self.triggers: List[Dict[str, Any]] = []
+        self.unreachable: Set[str] = set()
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/conversations/{sender}/tracker/events", self._events)
+        app.router.add_post("/conversations/{sender}/trigger_intent", self._trigger)
 
     async def _events(self, request: web.Request) -> web.Response:
-        self.calls.append({"sender": request.match_info["sender"], "query": dict(request.query),
-                           "body": await request.json()})
-        return web.json_response({}, status=self.status)
+        return await self._record(request, self.calls)
+
+    async def _trigger(self, request: web.Request) -> web.Response:
+        return await self._record(request, self.triggers)
+
+    async def _record(self, request: web.Request, calls: List[Dict[str, Any]]) -> web.Response:
+        sender = request.match_info["sender"]
+        status = 500 if sender in self.unreachable else self.status
+        calls.append({"sender": sender, "query": dict(request.query), "body": await request.json(), "status": status})
+        if sender in self.unreachable:
+            return web.json_response({"status": "failure", "message": "An unexpected error occurred. Error: "
+                                      "Telegram refused the message: Forbidden: bot was blocked by the user"},
+                                     status=status)
+        return web.json_response({}, status=status)
 
     def texts(self, sender: str) -> List[str]:
-        return [event["text"] for call in self.calls if call["sender"] == sender for event in call["body"]]
+        """What `sender` was told (the calls answered 200)."""
+        return [event["text"] for call in self.told(sender) for event in call["body"]]
+
+    def told(self, sender: str) -> List[Dict[str, Any]]:
+        """The bot events sent to `sender` that Rasa took (answered 200)."""
+        return [call for call in self.calls if call["sender"] == sender and call["status"] == 200]

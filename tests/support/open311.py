@@ -1,15 +1,18 @@
 """The routing backend in a test: served on a port of its own (`RoutingBackend`, the
 `routing_backend` fixture of tests/conftest.py), or reports filed on it through an aiohttp test
-client (`create`, `create_at_phu_xuan`, `show`)."""
+client (`create`, `create_at_phu_xuan`, `show`), with photos (`upload_photo`) and moved through
+their states (`post_state`)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
+import aiohttp
 from aiohttp import web
 
 from backend import create_app
-from bot.settings import DEV_API_KEY, Settings
+from bot.settings import DEV_API_KEY, DEV_OPERATOR_KEY, Settings
+from tests.support.images import jpeg
 from tests.support.places import PHU_XUAN
 from tests.support.servers import free_port, serve
 
@@ -63,3 +66,19 @@ async def show(client, code: str) -> dict:
     assert response.status == 200, await response.text()
     [report] = await response.json()
     return report
+
+
+async def upload_photo(client, api_key: str = DEV_API_KEY) -> str:
+    """A small JPEG stored with media.json; its URL."""
+    form = aiohttp.FormData()
+    form.add_field("api_key", api_key)
+    form.add_field("file", jpeg(), filename="photo.jpg", content_type="image/jpeg")
+    response = await client.post(f"{API}/media.json", data=form)
+    assert response.status == 201, await response.text()
+    return (await response.json())["media_url"]
+
+
+async def post_state(client, code: str, state: str, api_key: str = DEV_OPERATOR_KEY, **fields):
+    """POST requests/{code}/state.json (`note`, `media_url`, `agency` as `fields`); the response."""
+    form = {"api_key": api_key, "state": state, **fields}
+    return await client.post(f"{API}/requests/{code}/state.json", data=form)

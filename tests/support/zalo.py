@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import json
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 import aiohttp
 from aiohttp import web
@@ -34,6 +34,8 @@ class ZaloStandin(Standin):
         self.messages: List[Dict[str, Any]] = []  # accepted message bodies
         self.refreshes: List[Dict[str, Any]] = []  # the refresh forms received
         self.files: Dict[str, bytes] = {}  # name -> content, served at file_url(name)
+        # Users who last wrote to the OA too long ago: Zalo refuses free messages to them (-230).
+        self.out_of_window: Set[str] = set()
         self._generation = itertools.count(2)
 
     @property
@@ -56,7 +58,11 @@ class ZaloStandin(Standin):
     async def _message(self, request: web.Request) -> web.Response:
         if self.expire_token or request.headers.get("access_token") != self.access_token:
             return web.json_response({"error": -216, "message": "Access token is invalid"})
-        self.messages.append(await request.json())
+        body = await request.json()
+        if body["recipient"]["user_id"] in self.out_of_window:
+            return web.json_response({"error": -230,
+                                      "message": "User has not interacted with the OA in the past 7 days"})
+        self.messages.append(body)
         return web.json_response({"error": 0, "message": "Success", "data": {"message_id": "m1"}})
 
     async def _refresh(self, request: web.Request) -> web.Response:

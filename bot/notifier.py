@@ -1,0 +1,142 @@
+"""`python -m bot.notifier`, started by `make run`: tells citizens of every change to their reports.
+
+Every NOTIFY_INTERVAL_S it reads the updates feed of the Open311 server the assistant reports to
+(`servicerequestupdates.json`, FixMyStreet's extension, so any server offering it will do) from
+where it stopped (`bot/notices.py` keeps the cursor, read again with an overlap of OVERLAP so that
+a change stored late is not missed), keeps each update of a report filed through the assistant
+(`bot/followed.py`), and tells it to the conversation that filed the report, on the channel it
+came from (`bot/proactive.py`): the code, the new state in plain words, the agency's note and the
+after-photo. A resolved report then runs the conversation on with the intent
+`EXTERNAL_report_resolved` (the citizen is asked whether it is really fixed).
+
+Each update is told once: rows are unique by update id and claimed with a lease, so a restart or
+a second notifier sends nothing twice. A failed attempt (Rasa down, or the channel could not send:
+a citizen who blocked the bot, Zalo outside its 48 hours) is counted, logged with its cause and
+tried again on the outbox's schedule (OUTBOX_RETRY_S), without holding back the other citizens.
+Logs name updates and codes, never who filed them.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, List, Optional, Tuple
+
+import aiohttp
+
+from bot import followed, notices, proactive, report
+from bot.open311_client import BackendRejected, BackendUnavailable, Open311Client
+from bot.outbox_worker import main, work
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+OVERLAP = timedelta(minutes=10)
+RESOLVED_INTENT = "EXTERNAL_report_resolved"
+
+
+def notice_message(item: Dict[str, Any]) -> Tuple[str, Dict[str, Any]]:
+    """What the citizen is told of a feed item: the text and the bot event's `data` (the photo)."""
+    words = report.status_text({"state": item.get("state"), "status": item.get("status")})
+    lines = [f"Phản ánh {item['service_request_id']} của bạn có cập nhật mới: {words}."]
+    note = str(item.get("description") or "").strip()
+    if note:
+        lines.append(f"Ghi chú của đơn vị xử lý: {note}")
+    media_url = item.get("media_url")
+    if media_url:
+        lines.append("Ảnh kết quả xử lý ở dưới.")
+    return "\n".join(lines), ({"image": media_url} if media_url else {})
+
+
+def _moment(item: Dict[str, Any]) -> Optional[datetime]:
+    return report.parse_time(str(item.get("updated_datetime") or ""))
+
+
+class Notifier:
+    """Reads the feed (`poll`) and tells one update at a time (`step`)."""
+
+    def __init__(self, settings: Settings, backend: Open311Client, http: aiohttp.ClientSession) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.server = backend.base_url
+        self.http = http
+        # A message and its follow-up, twice over: a dead notifier's row waits that long.
+        self.lease_s = 4 * proactive.RASA_TIMEOUT_S
+
+    async def poll(self, now: Optional[datetime] = None) -> bool:
+        """Keeps the feed's new updates of followed reports; always False (nothing else to do until
+        the next interval)."""
+        now = now or datetime.now(timezone.utc)
+        start = (notices.read_until(self.server) or now) - OVERLAP
+        try:
+            items = await self.backend.updates(start)
+        except (BackendUnavailable, BackendRejected) as exc:
+            logger.warning("updates feed of %s not read: %s", self.server,
+                           exc.detail if isinstance(exc, BackendUnavailable) else f"HTTP {exc.code} {exc.description}")
+            return False
+        usable = [item for item in items if item.get("update_id") is not None and item.get("service_request_id")
+                  and _moment(item) is not None]
+        who = followed.followers(str(item["service_request_id"]) for item in usable)
+        mine: List[Tuple[Dict[str, Any], str]] = [(item, who[str(item["service_request_id"])].sender_id)
+                                                  for item in usable if str(item["service_request_id"]) in who]
+        added = notices.add(self.server, mine)
+        if usable:
+            notices.advance(self.server, max(moment for item in usable if (moment := _moment(item))))
+        if added:
+            logger.info("updates feed: %d new updates to tell (%d read)", added, len(items))
+        return False
+
+    async def step(self) -> bool:
+        """Tells the next due update; False when none is due."""
+        notice = notices.claim(self.lease_s)
+        if notice is None:
+            return False
+        try:
+            failure = await self._tell(notice)
+        except asyncio.CancelledError:
+            notices.release(notice)  # stopping: told by whoever claims it next
+            raise
+        except Exception as exc:  # a bug must not stop the updates of every other report
+            logger.exception("update %s: unexpected failure", notice.update_id)
+            failure = exc.__class__.__name__
+        code = notice.item["service_request_id"]
+        if failure is None:
+            notices.sent(notice)
+            logger.info("update %s of %s told to its citizen", notice.update_id, code)
+            return True
+        next_attempt = notices.failed(notice, failure, self.settings.outbox_retry_s)
+        if next_attempt is None:
+            logger.error("update %s of %s given up after %d failed attempts: %s", notice.update_id, code,
+                         notice.failures + 1, failure)
+        else:
+            logger.warning("update %s of %s not told (%d failed attempts): %s; next attempt in %.0f s",
+                           notice.update_id, code, notice.failures + 1, failure, next_attempt - time.time())
+        return True
+
+    async def _tell(self, notice: notices.Notice) -> Optional[str]:
+        """Why telling failed, or None."""
+        if not notice.said:
+            text, data = notice_message(notice.item)
+            failure = await proactive.say(self.http, self.settings, notice.sender_id, text, data)
+            if failure:
+                return failure
+            notices.said(notice)
+        if notice.item.get("state") == "resolved":
+            return await proactive.trigger(self.http, self.settings, notice.sender_id, RESOLVED_INTENT,
+                                           {"report_id": notice.item["service_request_id"]})
+        return None
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """Reads the feed and tells its updates until `stop` is set."""
+    async with Open311Client.from_settings(settings) as backend, aiohttp.ClientSession() as http:
+        notifier = Notifier(settings, backend, http)
+        logger.info("notifier started (Open311 server %s, every %g s)", backend.base_url, settings.notify_interval_s)
+        await asyncio.gather(work(notifier.poll, stop, settings.notify_interval_s), work(notifier.step, stop))
+    logger.info("notifier stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main(run))

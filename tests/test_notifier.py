@@ -1,0 +1,138 @@
+"""The notifier (`python -m bot.notifier`) as a process, against a stand-in of an Open311 server's
+updates feed and of Rasa's HTTP API: every change of a report filed through the assistant reaches
+its citizen once, whatever restarts or fails in between, and a citizen out of reach holds nobody
+else back."""
+from __future__ import annotations
+
+import signal
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from bot import followed, notices
+from bot.settings import DEV_API_KEY
+from tests.support.delivery import RasaEvents, project_process
+from tests.support.feed import UpdatesFeed
+from tests.support.servers import eventually
+
+pytestmark = pytest.mark.slow
+
+PHOTO = "http://127.0.0.1:8000/media/after.jpg"
+
+
+def notifier_env(data_dir: Path, feed: UpdatesFeed, rasa: RasaEvents) -> Dict[str, str]:
+    return {"DATA_DIR": str(data_dir), "BACKEND_URL": feed.base, "BACKEND_TIMEOUT_S": "2",
+            "RASA_PORT": rasa.url.rsplit(":", 1)[1], "NOTIFY_INTERVAL_S": "0.3", "OUTBOX_RETRY_S": "0.5"}
+
+
+def follow(data_dir: Path, count: int, channel: str = "telegram") -> List[str]:
+    """`count` reports PA000001... filed by different citizens; their senders."""
+    senders = [f"{channel}:{100 + i}" for i in range(count)]
+    for i, sender in enumerate(senders, start=1):
+        followed.record(f"PA{i:06d}", sender, channel, data_dir / "followed.sqlite3")
+    return senders
+
+
+def rows(data_dir: Path) -> List[dict]:
+    return notices.rows(data_dir / notices.FILENAME)
+
+
+async def test_each_change_reaches_its_citizen_once_even_across_a_restart(data_dir):
+    [sender] = follow(data_dir, 1)
+    async with UpdatesFeed() as feed, RasaEvents() as rasa:
+        env = notifier_env(data_dir, feed, rasa)
+        with project_process("bot.notifier", env) as first:
+            feed.publish("PA000001", "in_progress", "Đội vệ sinh đang thu gom")
+            feed.publish("PA000777", "in_progress", "Báo cáo không qua trợ lý")  # nobody to tell
+            await eventually(lambda: rasa.texts(sender), "the citizen told", timeout_s=30)
+            feed.publish("PA000001", "resolved", "Đã thu gom xong", media_url=PHOTO)
+            await eventually(lambda: rasa.triggers, "the conversation run on after the resolution", timeout_s=30)
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(timeout=10) == 0
+        reads_before = len(feed.reads)
+        with project_process("bot.notifier", env):
+            await eventually(lambda: len(feed.reads) > reads_before + 2, "the feed read again", timeout_s=30)
+    progress, resolved = rasa.told(sender)
+    assert progress["body"] == [{"event": "bot", "text": "Phản ánh PA000001 của bạn có cập nhật mới: đang xử lý.\n"
+                                 "Ghi chú của đơn vị xử lý: Đội vệ sinh đang thu gom"}]
+    [event] = resolved["body"]
+    assert "PA000001" in event["text"] and "đã xử lý xong" in event["text"] and "Đã thu gom xong" in event["text"]
+    assert event["data"] == {"image": PHOTO}  # the after-photo
+    assert progress["query"] == {"output_channel": "latest", "execute_side_effects": "true"}
+    [trigger] = rasa.triggers
+    assert trigger["sender"] == sender and trigger["query"] == {"output_channel": "latest"}
+    assert trigger["body"] == {"name": "EXTERNAL_report_resolved", "entities": {"report_id": "PA000001"}}
+    assert [call["sender"] for call in rasa.calls] == [sender, sender]  # nothing to PA000777's, nothing twice
+    # Read with the assistant's key; after the restart from where it stopped, not from a day back.
+    assert {read["key"] for read in feed.reads} == {DEV_API_KEY}
+    newest = datetime.fromisoformat(feed.items[-1]["updated_datetime"])
+    restart_read = datetime.fromisoformat(feed.reads[reads_before]["start_date"])
+    assert newest - timedelta(minutes=11) < restart_read <= newest
+
+
+async def test_two_notifiers_at_once_tell_each_change_once(data_dir):
+    senders = follow(data_dir, 8)
+    async with UpdatesFeed() as feed, RasaEvents() as rasa:
+        env = notifier_env(data_dir, feed, rasa)
+        with project_process("bot.notifier", env), project_process("bot.notifier", env):
+            for i in range(1, 9):
+                feed.publish(f"PA{i:06d}", "assigned", "Đã chuyển phường")
+                feed.publish(f"PA{i:06d}", "in_progress", "Đang xử lý")
+            await eventually(lambda: all(len(rasa.texts(s)) == 2 for s in senders), "every change told",
+                             timeout_s=60)
+            await eventually(lambda: len(feed.reads) > 6, "both read the feed again meanwhile", timeout_s=30)
+    for sender in senders:
+        first, second = rasa.texts(sender)  # each once, in order
+        assert "đã chuyển đơn vị xử lý" in first and "đang xử lý" in second
+    assert len(rasa.calls) == 16
+
+
+async def test_rasa_down_then_back_tells_the_change_later_and_once(data_dir):
+    [sender] = follow(data_dir, 1)
+    async with UpdatesFeed() as feed, RasaEvents(status=503) as rasa:
+        with project_process("bot.notifier", notifier_env(data_dir, feed, rasa)):
+            feed.publish("PA000001", "in_progress", "Đang xử lý")
+            await eventually(lambda: len(rasa.calls) >= 2, "two tries", timeout_s=30)
+            [row] = rows(data_dir)
+            assert row["state"] == "pending" and row["failures"] >= 1 and "503" in row["last_error"]
+            rasa.status = 200
+            await eventually(lambda: rasa.texts(sender), "the citizen told", timeout_s=30)
+            await eventually(lambda: rows(data_dir)[0]["state"] == "sent", "the update marked told", timeout_s=10)
+    assert len(rasa.texts(sender)) == 1
+
+
+async def test_a_citizen_out_of_reach_holds_nobody_else_back(data_dir):
+    blocked, other = follow(data_dir, 2)
+    async with UpdatesFeed() as feed, RasaEvents() as rasa:
+        rasa.unreachable.add(blocked)
+        with project_process("bot.notifier", notifier_env(data_dir, feed, rasa)):
+            feed.publish("PA000001", "in_progress", "Đang xử lý")  # the blocked citizen's, first
+            feed.publish("PA000002", "in_progress", "Đang xử lý")
+            await eventually(lambda: rasa.texts(other), "the other citizen told", timeout_s=30)
+            await eventually(lambda: rows(data_dir)[0]["failures"] >= 2, "the blocked one tried again", timeout_s=30)
+    blocked_row, other_row = rows(data_dir)
+    assert blocked_row["state"] == "pending" and "blocked by the user" in blocked_row["last_error"]
+    assert other_row["state"] == "sent" and rasa.texts(blocked) == []
+
+
+def test_a_report_s_first_filing_is_the_one_followed(data_dir):
+    path = data_dir / "followed.sqlite3"
+    followed.record("PA000001", "telegram:1", "telegram", path)
+    followed.record("PA000001", "web:2", "web", path)  # e.g. a confirmation repeated elsewhere
+    found = followed.followers(["PA000001", "PA000002"], path)
+    assert list(found) == ["PA000001"] and found["PA000001"].sender_id == "telegram:1"
+    assert followed.followers([], path) == {}
+
+
+def test_an_update_told_is_not_kept_again(data_dir):
+    path = data_dir / notices.FILENAME
+    item = {"update_id": 7, "service_request_id": "PA000001", "updated_datetime": "2026-12-03T10:00:00+07:00"}
+    assert notices.add("server-a", [(item, "telegram:1")], path) == 1
+    assert notices.add("server-a", [(item, "telegram:1")], path) == 0
+    assert notices.add("server-b", [(item, "telegram:1")], path) == 1  # another server's update 7
+    moment = datetime(2026, 12, 3, 3, tzinfo=timezone.utc)
+    notices.advance("server-a", moment, path)
+    notices.advance("server-a", moment - timedelta(hours=1), path)  # an older read never goes back
+    assert notices.read_until("server-a", path) == moment and notices.read_until("server-c", path) is None
