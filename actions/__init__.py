@@ -3,7 +3,11 @@ says what it found. `python -m rasa_sdk --actions actions` serves every action d
 from .contact import ActionStorePhone
 from .fallback import ActionFallback
 from .feedback import (
-    ActionAskFeedbackComment, ActionAskFeedbackFixed, ActionAskFeedbackRating, ActionEndFeedback, ActionSubmitFeedback,
+    ActionAskFeedbackComment,
+    ActionAskFeedbackFixed,
+    ActionAskFeedbackRating,
+    ActionEndFeedback,
+    ActionSubmitFeedback,
     ValidateFeedbackForm,
 )
 from .report_end import ActionAnswerWithoutQuestion, ActionCancelReport, ActionSubmitReport

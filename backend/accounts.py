@@ -72,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("login")
     add.add_argument("--role", choices=accounts.ROLES, required=True)
     add.add_argument("--agency", help="agency id of backend/data/agencies.yml (agency accounts)")
-    commands.add_parser("passwd", help="a new password (asked, or read from stdin)").add_argument("login")
+    passwd = commands.add_parser("passwd", help="a new password (asked, or read from stdin); open sessions end")
+    passwd.add_argument("login")
     commands.add_parser("disable", help="no more logins; open sessions end").add_argument("login")
     commands.add_parser("list", help="login, role, agency, state")
     return parser

@@ -96,7 +96,7 @@ def history_text(request: Mapping[str, Any], now: Optional[datetime] = None) -> 
     return "\n".join(lines)
 
 
-def own_reports(requests: List[Mapping[str, Any]], names: Mapping[str, str],
+def own_reports(requests: List[Dict[str, Any]], names: Mapping[str, str],
                 now: Optional[datetime] = None) -> Dict[str, Any]:
     """The params of `utter_my_reports`: the newest MAX_LISTED of the citizen's reports, one line
     each (code, category, state in plain words, when sent), and how many more there are."""

@@ -73,7 +73,7 @@ def add(server: str, updates: Iterable[Tuple[Dict[str, Any], str]], path: Option
         added = 0
         for item, sender_id in updates:
             cursor = db.execute(
-                "INSERT OR REPLACE INTO notices (server, update_id, code, sender_id, item, seen_at, next_attempt) "
+                "INSERT OR IGNORE INTO notices (server, update_id, code, sender_id, item, seen_at, next_attempt) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (server, str(item["update_id"]), str(item["service_request_id"]), sender_id,
                  json.dumps(item, ensure_ascii=False), now, now),

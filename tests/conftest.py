@@ -54,3 +54,21 @@ async def routing_backend(data_dir) -> AsyncIterator[RoutingBackend]:
     backend = RoutingBackend(data_dir)
     yield backend
     await backend.stop()
+
+
+@pytest.fixture
+def assistant_env(monkeypatch, routing_backend):
+    """Points the actions (settings read from the environment) at the routing backend's port,
+    where nothing listens until a test starts it (the category questions then offer the shipped
+    categories, the bundled backend's own)."""
+    from actions.common import catalogue
+    from bot.settings import get_settings
+
+    catalogue.cache_clear()
+    monkeypatch.setenv("BACKEND_URL", routing_backend.url)
+    monkeypatch.delenv("BACKEND_API_KEY", raising=False)
+    monkeypatch.delenv("BACKEND_API_KEYS", raising=False)
+    monkeypatch.setenv("BACKEND_TIMEOUT_S", "3")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

@@ -15,7 +15,7 @@ import pytest
 from rasa_sdk import Tracker
 
 import actions
-from actions.common import REPORT_SLOTS, catalogue
+from actions.common import REPORT_SLOTS
 from actions.report_form import INTERRUPTIONS
 from bot import outbox
 from bot.categories import category_names
@@ -24,6 +24,9 @@ from bot.settings import get_settings
 from tests.support.conversation import COMPLAINT, REPORT_CODE
 from tests.support.places import DA_NANG, THUAN_HOA
 from tests.support.trackers import PIN_LOCATION, SENDER, make_tracker, responses, run_action
+
+# Every action here talks to the routing backend's port (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("assistant_env")
 
 INFERRED_LIGHTS = {"entity": "category", "value": "chieu_sang", "start": 0, "end": len(COMPLAINT),
                    "extractor": "CategoryClassifier"}
@@ -565,21 +568,6 @@ async def test_the_same_typed_address_never_gets_the_same_question_a_third_time(
 
 
 # Submitting and status against the real routing backend -------------------------------------
-@pytest.fixture(autouse=True)
-def assistant_env(monkeypatch, routing_backend):
-    """Points the actions (settings read from the environment) at the routing backend's port,
-    where nothing listens until a test starts it (the category questions then offer the shipped
-    categories, the bundled backend's own)."""
-    catalogue.cache_clear()
-    monkeypatch.setenv("BACKEND_URL", routing_backend.url)
-    monkeypatch.delenv("BACKEND_API_KEY", raising=False)
-    monkeypatch.delenv("BACKEND_API_KEYS", raising=False)
-    monkeypatch.setenv("BACKEND_TIMEOUT_S", "3")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
 def outbox_entries() -> list:
     return [row["fields"] for row in outbox.pending(Path(get_settings().data_dir) / "outbox.sqlite3")]
 
@@ -694,7 +682,8 @@ async def test_status_without_code_lists_only_the_citizens_own_reports(routing_b
     await submit({**FILLED, "description": "cột đèn nghiêng sắp đổ trước trường học"}, before=form(1764749900.5))
     await submit({**FILLED, "description": "rác ùn ứ ở chợ Đông Ba"}, sender="zalo:99")
     _, said = await check_status("phản ánh của tôi sao rồi")
-    assert responses(said) == ["utter_status_list_header", "utter_status_line", "utter_status_line"]
+    assert responses(said) == ["utter_my_reports"] and said[0]["count"] == 2
+    assert "cột đèn" not in said[0]["lines"] and said[0]["lines"].count("Chiếu sáng công cộng") == 2
     _, said = await check_status("phản ánh của tôi sao rồi", sender="zalo:99")
     assert responses(said) == ["utter_status"]
 

@@ -9,7 +9,7 @@ from typing import Dict, List
 
 import pytest
 
-from bot import outbox, report
+from bot import followed, outbox, report
 from tests.support.conversation import COMPLAINT, REPORT_CODE
 from tests.support.delivery import BackendProcess, LateBackend, RasaEvents, project_process
 from tests.support.servers import eventually
@@ -39,7 +39,9 @@ def backend(data_dir):
 
 def worker_env(data_dir: Path, door: LateBackend, rasa: RasaEvents, timeout_s: float = 1) -> Dict[str, str]:
     return {"DATA_DIR": str(data_dir), "BACKEND_URL": f"{door.url}/open311/v2", "BACKEND_TIMEOUT_S": str(timeout_s),
-            "RASA_PORT": rasa.url.rsplit(":", 1)[1], "OUTBOX_RETRY_S": "0.5"}
+            "RASA_PORT": rasa.url.rsplit(":", 1)[1], "OUTBOX_RETRY_S": "0.5",
+            # The settings refuse an action server that would give up before three backend calls.
+            "ACTIONS_TIMEOUT_S": str(max(60.0, 3 * timeout_s + 1))}
 
 
 def told(rasa: RasaEvents, senders: List[str]) -> bool:
@@ -58,6 +60,9 @@ def assert_filed_once_and_told_once(backend: BackendProcess, rasa: RasaEvents, s
         told_codes.append(code)
     assert sorted(told_codes) == sorted(agencies)
     assert outbox.pending(data_dir / "outbox.sqlite3") == []
+    # Each report is its citizen's for the notifier.
+    filers = followed.followers(told_codes, data_dir / "followed.sqlite3")
+    assert {code: filer.sender_id for code, filer in filers.items()} == dict(zip(told_codes, senders, strict=True))
 
 
 async def test_a_backend_answering_past_the_timeout_still_gets_one_report(backend, data_dir):

@@ -5,6 +5,9 @@ disabled rather than deleted, so that the history can still say who did what.
 """
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,6 +65,25 @@ class Identity:
 
 def identity_of(account: ConsoleAccount) -> Identity:
     return Identity(account.id, account.login, account.role, account.agency_id)
+
+
+def session_identity(account: ConsoleAccount) -> str:
+    """What a session remembers of its account: its id, and a digest of its password hash, so
+    that a new password ends the sessions opened with the old one."""
+    return f"{account.id}:{_digest(account.password_hash)}"
+
+
+async def account_of_session(session: AsyncSession, identity: str) -> Optional[ConsoleAccount]:
+    """The active account a session's identity names, if its password has not changed since."""
+    number, _, digest = identity.partition(":")
+    account = await active_account(session, int(number)) if number.isdigit() else None
+    if account is None or not hmac.compare_digest(digest, _digest(account.password_hash)):
+        return None
+    return account
+
+
+def _digest(password_hash: str) -> str:
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:32]
 
 
 def check_login(login: str) -> str:
@@ -130,7 +152,8 @@ async def authenticate(session: AsyncSession, login: str, password: str) -> Opti
     account = await by_login(session, login)
     stored = account.password_hash if account is not None else _UNKNOWN_HASH
     try:
-        _HASHER.verify(stored, password)
+        # A deliberately slow hash (tens of milliseconds): off the event loop, which serves everyone.
+        await asyncio.to_thread(_HASHER.verify, stored, password)
     except (VerificationError, InvalidHashError):
         return None
     if account is None or account.disabled:

@@ -7,6 +7,7 @@ import hmac
 import os
 import secrets
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -23,7 +24,7 @@ from sqlalchemy.orm import sessionmaker
 from bot.settings import Settings
 
 from ..schema import Report
-from .accounts import Identity, active_account, identity_of
+from .accounts import Identity, account_of_session, identity_of
 
 COOKIE = "hue_console"
 SECRET_FILE = "console_secret.key"
@@ -83,20 +84,23 @@ def setup(app: web.Application, settings: Settings, sessions: Callable[[], sessi
         return await (with_session(request, handler) if in_console(request) else handler(request))
 
     app.middlewares.append(console_sessions)
-    setup_security(app, SessionIdentityPolicy(), AccountPolicy(sessions))
+    with warnings.catch_warnings():
+        # aiohttp-security 0.4 keys the app with strings (0.5 ships a top-level `tests` package
+        # that shadows the project's own): a warning at every start that says nothing to operators.
+        warnings.simplefilter("ignore", web.NotAppKeyWarning)
+        setup_security(app, SessionIdentityPolicy(), AccountPolicy(sessions))
 
 
 class AccountPolicy(AbstractAuthorizationPolicy):
-    """The session's identity is an account id; an account disabled since is nobody."""
+    """The session's identity names an account (`accounts.session_identity`); an account disabled
+    since, or whose password changed since, is nobody."""
 
     def __init__(self, sessions: Callable[[], sessionmaker]) -> None:
         self._sessions = sessions  # the database opens after the routes are set up
 
     async def authorized_userid(self, identity: str) -> Optional[Identity]:
-        if not identity.isdigit():
-            return None
         async with self._sessions()() as session:
-            account = await active_account(session, int(identity))
+            account = await account_of_session(session, identity)
         return identity_of(account) if account is not None else None
 
     async def permits(self, identity: Optional[str], permission: str, context: object = None) -> bool:

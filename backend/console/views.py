@@ -108,6 +108,7 @@ async def login(request: web.Request) -> web.Response:
     async with request.config_dict[SESSIONS]() as session, session.begin():
         account = await accounts.authenticate(session, login_name, password)
         user = accounts.identity_of(account) if account is not None else None
+        remembered = accounts.session_identity(account) if account is not None else ""
     if user is None:
         limits.failed(login_name, address)
         log.info("console: failed sign-in")
@@ -116,7 +117,7 @@ async def login(request: web.Request) -> web.Response:
     limits.succeeded(login_name)
     security.new_session(await get_session(request))
     response = web.HTTPFound(_next_page(request, form.get("next")))
-    await remember(request, response, str(user.account_id))
+    await remember(request, response, remembered)
     log.info("console: %s signed in (%s)", user.login, user.role)
     raise response
 

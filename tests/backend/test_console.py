@@ -7,12 +7,14 @@ import dataclasses
 import time
 
 import pytest
+from cryptography.fernet import Fernet
 
 from backend import create_app
 from backend.appkeys import SESSIONS, SETTINGS
 from backend.console import security
 from backend.queries import get_report
 from bot.report_codes import report_number
+from bot.settings import Settings, SettingsError, load_settings
 from tests.support.console import ConsoleUser, account
 from tests.support.images import jpeg
 from tests.support.open311 import create_at_phu_xuan, show
@@ -170,3 +172,24 @@ async def test_the_list_filters_pages_and_marks_overdue_reports(console):
         report = await get_report(session, report_number(brawl))
         report.expected_at = report.requested_at.replace(year=2020)
     assert "Quá hạn" in await user.page("/console/?service_code=an_ninh_trat_tu")
+
+
+def test_the_cookie_key_is_made_once_kept_private_and_settable(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data")
+    key = security.secret_key(settings)
+    assert security.secret_key(settings) == key  # a restart keeps everyone signed in
+    assert (tmp_path / "data" / security.SECRET_FILE).stat().st_mode & 0o777 == 0o600
+    given = Fernet.generate_key().decode()
+    assert security.secret_key(load_settings({"CONSOLE_SECRET_KEY": given, "DATA_DIR": str(tmp_path)})) == given
+
+
+@pytest.mark.parametrize("env", [{"CONSOLE_SECRET_KEY": "not-a-key"}, {"CONSOLE_TILE_URL": "https://tiles.example/a.png"},
+                                 {"CONSOLE_IDLE_MINUTES": "0"}])
+def test_unusable_console_settings_stop_the_start(env):
+    with pytest.raises(SettingsError, match=next(iter(env))):
+        load_settings(env)
+
+
+def test_tiles_can_be_turned_off():
+    assert load_settings({"CONSOLE_TILE_URL": "off"}).console_tile_url is None
+    assert "{z}" in (load_settings({}).console_tile_url or "")

@@ -45,6 +45,9 @@ async def test_the_cli_decides_who_signs_in(monkeypatch, capsys, data_dir, aioht
     await user.page("/console/")
 
     assert (await run(monkeypatch, capsys, "passwd", "lan.ioc", password=NEW_PASSWORD))[0] == 0
+    # The session opened with the old password is over.
+    response = await client.get("/console/", allow_redirects=False)
+    assert response.status == 302 and "/console/login" in response.headers["Location"]
     await ConsoleUser(client).sign_in("lan.ioc", PASSWORD, status=401)
     await ConsoleUser(client).sign_in("lan.ioc", NEW_PASSWORD)
 

@@ -45,6 +45,18 @@ class Citizen:
     def pin(self, lat_lon: Tuple[float, float]) -> Replies:
         return self.say("/share_location", {"location": {"latitude": lat_lon[0], "longitude": lat_lon[1]}})
 
+    def file_report(self) -> str:
+        """The straight way through a report (COMPLAINT, its category, a pin in Phường Thuận Hóa, no
+        photo, send); the code the assistant gave."""
+        for message in (COMPLAINT, "/affirm"):
+            self.say(message)
+        self.pin(THUAN_HOA)
+        self.say("/deny")
+        replies = self.say("/affirm")
+        code = REPORT_CODE.search(text(replies))
+        assert code, replies
+        return code.group(0)
+
 
 def text(replies: Replies) -> str:
     """Everything the bot wrote, one reply a line."""

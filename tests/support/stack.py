@@ -27,7 +27,7 @@ from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional
 
 import requests
 
-from bot.settings import DEV_API_KEY, PROJECT_ROOT
+from bot.settings import DEV_API_KEY, DEV_OPERATOR_KEY, PROJECT_ROOT
 from tools.processes import free_ports, start_group, stop_group
 
 READY_LINE = "is running"
@@ -117,6 +117,25 @@ class Stack:
         )
         assert response.status_code == 200, response.text
         return response.json()
+
+
+    def trigger(self, sender_id: str, intent: str, **entities: Any) -> List[Dict[str, Any]]:
+        """Runs `sender_id`'s conversation on with `intent` (Rasa's trigger_intent, as the
+        notifier does it); what the assistant said (the REST channel collects it in the answer)."""
+        response = requests.post(
+            f"{self.rasa_url}/conversations/{sender_id}/trigger_intent", params={"output_channel": "latest"},
+            json={"name": intent, "entities": entities}, timeout=60,
+        )
+        assert response.status_code == 200, response.text
+        return response.json().get("messages") or []
+
+    def set_state(self, code: str, state: str, note: str) -> Dict[str, Any]:
+        """What an IOC operator does (`state.json` with the development operator key); the report."""
+        response = requests.post(f"{self.backend_url}/requests/{code}/state.json", timeout=10,
+                                 data={"api_key": DEV_OPERATOR_KEY, "state": state, "note": note})
+        assert response.status_code == 200, response.text
+        [report] = response.json()
+        return report
 
 
 # A developer's shell may point the assistant at another backend, another model folder or
