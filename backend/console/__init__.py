@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler, Middleware
 from aiohttp_security import authorized_userid
 from aiohttp_session import Session
@@ -102,7 +103,8 @@ async def _checked_post(request: web.Request, session: Session) -> web.Request:
         request = request.clone(client_max_size=MAX_FORM_WITH_PHOTO)
     try:
         form = await request.post()
-    except (ValueError, AssertionError, LookupError) as exc:
+    # aiohttp's complaints about a body it cannot parse (a broken multipart, bytes not UTF-8).
+    except (ValueError, AssertionError, LookupError, HttpProcessingError) as exc:
         raise web.HTTPBadRequest(text="Biểu mẫu gửi lên không đọc được.") from exc
     if not security.csrf_valid(session, form.get(security.CSRF_FIELD)):
         # Mostly a form left open past the session's expiry: say so rather than only "forbidden".

@@ -193,3 +193,15 @@ def test_unusable_console_settings_stop_the_start(env):
 def test_tiles_can_be_turned_off():
     assert load_settings({"CONSOLE_TILE_URL": "off"}).console_tile_url is None
     assert "{z}" in (load_settings({}).console_tile_url or "")
+
+
+async def test_malformed_requests_get_a_page_never_a_500(console):
+    user = ConsoleUser(console)
+    await user.sign_in("ioc.lan")
+    for path in ("/console/reports/%00", "/console/reports/PA999999", "/console/?page=-1&state=%00&ward_code=x"):
+        response = await console.get(path)
+        assert response.status in (200, 404), (path, response.status)
+        assert response.content_type == "text/html"
+    broken = await console.post("/console/reports/PA000001/state", data=b"--x\r\nbroken",
+                                headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert broken.status in (400, 403) and broken.content_type == "text/html"
