@@ -22,7 +22,7 @@ OUTCOMES = {"reopened": "utter_feedback_reopened", "not_reopened": "utter_feedba
 
 
 def _forget() -> List[EventType]:
-    return [SlotSet(slot, None) for slot in feedback.reset()] + [SlotSet("requested_slot", None)]
+    return [SlotSet(slot, None) for slot in feedback.SLOTS] + [SlotSet("requested_slot", None)]
 
 
 class ValidateFeedbackForm(Action):
@@ -39,10 +39,11 @@ class ValidateFeedbackForm(Action):
             # Another report resolved while the citizen was answering about one: ask about it.
             return [SlotSet(feedback.FIXED, None), SlotSet(feedback.RATING, None),
                     SlotSet(feedback.COMMENT, None), SlotSet("requested_slot", feedback.FIXED)]
-        if intent_of(tracker) == "cancel" and asked:
+        slots: Dict[str, Any] = feedback.answer(asked, tracker.latest_message)
+        if not slots and intent_of(tracker) == "cancel" and asked:
+            # "hủy" (but "bỏ qua" at the comment, which the NLU also reads as cancelling, skips it).
             dispatcher.utter_message(response="utter_feedback_dropped")
             return _forget()
-        slots: Dict[str, Any] = feedback.answer(asked, tracker.latest_message)
         return [SlotSet(name, value) for name, value in slots.items()]
 
 

@@ -8,7 +8,7 @@ starts a report) and never asks the same question again.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from bot.report import payload, typed_button
 from bot.text import fold, strip_html
@@ -162,7 +162,3 @@ def rating_fields(slots: Mapping[str, Any]) -> Dict[str, Any]:
     return {"rating": int(rating) if rating is not None else None,
             "comment": slots.get(COMMENT) or None,
             "fixed": bool(slots.get(FIXED))}
-
-
-def reset() -> List[str]:
-    return list(SLOTS)

@@ -133,6 +133,14 @@ async def test_the_form_takes_answers_and_leaves_anything_else_to_the_rules():
         feedback.RATING: 5, "requested_slot": feedback.COMMENT}
     # A new complaint fills nothing: Rasa rejects the form and the report starts (rules.yml).
     assert await validate(COMPLAINT, "report_issue", feedback.FIXED) == ({}, [])
+    # Another report resolved meanwhile: the questions start again, about it.
+    slots, _ = await validate("EXTERNAL: EXTERNAL_report_resolved", "EXTERNAL_report_resolved", feedback.RATING,
+                              feedback_fixed=True)
+    assert slots == {feedback.FIXED: None, feedback.RATING: None, feedback.COMMENT: None,
+                     "requested_slot": feedback.FIXED}
+    # "bỏ qua" skips the comment although the NLU reads it as cancelling; "hủy" ends the questions.
+    assert (await validate("bỏ qua", "cancel", feedback.COMMENT, feedback_fixed=True, feedback_rating=5))[0] == {
+        feedback.COMMENT: "", "requested_slot": None}
     # "hủy" ends the questions for good.
     slots, messages = await validate("hủy", "cancel", feedback.RATING, feedback_fixed=True)
     assert slots["requested_slot"] is None and slots[feedback.FIXED] is None
