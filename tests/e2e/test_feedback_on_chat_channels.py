@@ -69,7 +69,9 @@ async def test_a_telegram_citizen_types_not_fixed_and_the_report_goes_back(stack
     assert buttons == ["✅ Đã khắc phục", "❌ Chưa khắc phục"]
 
     await citizen.say("chua sua")
+    before = len(citizen.bot_texts())
     await citizen.say("bo qua")
-    assert f"mở lại phản ánh {code}" in citizen.last_text(), citizen.transcript
+    # The reopening also reaches the feed, and the notifier may tell of it right after the answer.
+    assert any(f"mở lại phản ánh {code}" in text for text in citizen.bot_texts()[before:]), citizen.transcript
     report = stack.report(code)
     assert (report["state"], report["reopened"]) == ("assigned", 1)

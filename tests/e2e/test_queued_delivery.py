@@ -102,7 +102,7 @@ async def test_the_rasa_server_killed_mid_submission_then_confirmed_again_files_
     with backend.running():
         # The first create is stored at once but answered only after the Rasa server is gone.
         door = doors.run(LateBackend(backend.root, late=1, delay_s=15).start())
-        env = {"BACKEND_URL": f"{door.url}/open311/v2", "BACKEND_TIMEOUT_S": "30"}
+        env = {"BACKEND_URL": f"{door.url}/open311/v2", "BACKEND_TIMEOUT_S": "30", "ACTIONS_TIMEOUT_S": "120"}
         try:
             with running_stack(data_dir, env=env) as stack:
                 citizen = Citizen(stack, "crash")
