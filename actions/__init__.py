@@ -12,12 +12,18 @@ from .feedback import (
 )
 from .report_end import ActionAnswerWithoutQuestion, ActionCancelReport, ActionSubmitReport
 from .report_form import ValidateReportForm
-from .report_questions import ActionAskCategory, ActionAskConfirmed, ActionAskLocation, ActionAskPhotosDone
+from .report_questions import (
+    ActionAskCategory,
+    ActionAskConfirmed,
+    ActionAskDuplicate,
+    ActionAskLocation,
+    ActionAskPhotosDone,
+)
 from .status import ActionCheckStatus, ActionMyReports
 
 __all__ = [
-    "ActionAnswerWithoutQuestion", "ActionAskCategory", "ActionAskConfirmed", "ActionAskFeedbackComment",
-    "ActionAskFeedbackFixed", "ActionAskFeedbackRating", "ActionAskLocation", "ActionAskPhotosDone",
+    "ActionAnswerWithoutQuestion", "ActionAskCategory", "ActionAskConfirmed", "ActionAskDuplicate",
+    "ActionAskFeedbackComment", "ActionAskFeedbackFixed", "ActionAskFeedbackRating", "ActionAskLocation", "ActionAskPhotosDone",
     "ActionCancelReport", "ActionCheckStatus", "ActionEndFeedback", "ActionFallback", "ActionMyReports",
     "ActionStorePhone", "ActionSubmitFeedback", "ActionSubmitReport", "ValidateFeedbackForm", "ValidateReportForm",
 ]

@@ -6,7 +6,7 @@ from typing import List, Optional, Text
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 
-from bot import misses
+from bot import danger, misses
 from bot.messages import channel_from
 
 
@@ -20,7 +20,10 @@ class ActionFallback(Action):
         message = tracker.latest_message
         misses.record(message.get("text") or "", message.get("intent_ranking") or [],
                       channel_from(message) or tracker.get_latest_input_channel())
-        if self.previous_bot_action(tracker) == self.name():
+        if danger.worth_asking(message):
+            # Recall before precision: a scene the NLU could not place may be danger under way.
+            dispatcher.utter_message(response="utter_ask_danger_unclear")
+        elif self.previous_bot_action(tracker) == self.name():
             dispatcher.utter_message(response="utter_fallback_menu")
         else:
             dispatcher.utter_message(response="utter_default")

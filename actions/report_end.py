@@ -1,4 +1,5 @@
-"""How a report ends: sent to the Open311 server (or kept until it can be), or cancelled."""
+"""How a report ends: sent to the Open311 server (or kept until it can be), a nearby report
+followed instead, or cancelled."""
 from __future__ import annotations
 
 import logging
@@ -7,7 +8,7 @@ from typing import List, Text
 from rasa_sdk import Action
 from rasa_sdk.events import ActiveLoop, EventType
 
-from bot import followed, outbox, report
+from bot import duplicates, followed, outbox, report
 from bot.messages import channel_from
 from bot.open311_client import BackendRejected, BackendUnavailable
 
@@ -15,12 +16,18 @@ from .common import client, reset_report
 
 logger = logging.getLogger(__name__)
 
+# Sent with the message that ends a report (sent, kept for later, refused or cancelled), so that a
+# channel can put away what it showed for the report, such as the web chat's map.
+REPORT_ENDED = {"report_ended": True}
+
 
 class ActionSubmitReport(Action):
     def name(self) -> Text:
         return "action_submit_report"
 
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        if duplicates.follows(tracker.get_slot("duplicate")):
+            return await self.follow_instead(dispatcher, tracker)
         key = report.idempotency_key(tracker.sender_id, tracker.events)
         if key is None:
             logger.warning("no report form in the conversation of %s: the report is sent without an "
@@ -38,16 +45,34 @@ class ActionSubmitReport(Action):
             outbox.save(fields)
             logger.warning("backend unavailable, report kept in the outbox (sender %s): %s",
                            tracker.sender_id, exc.detail)
-            dispatcher.utter_message(response="utter_report_queued")
+            dispatcher.utter_message(response="utter_report_queued", json_message=REPORT_ENDED)
             return reset_report()
         except BackendRejected as exc:
             logger.error("backend rejected a report (sender %s): %s", tracker.sender_id, exc)
-            dispatcher.utter_message(response="utter_report_rejected", reason=exc.description)
+            dispatcher.utter_message(response="utter_report_rejected", reason=exc.description,
+                                     json_message=REPORT_ENDED)
             return reset_report()
         # The notifier tells this conversation of the report's changes.
         followed.record(code, tracker.sender_id, fields["channel"])
         dispatcher.utter_message(response="utter_report_sent", report_id=code,
-                                 agency=sent.get("agency_responsible") or "đang phân công")
+                                 agency=sent.get("agency_responsible") or "đang phân công", json_message=REPORT_ENDED)
+        return reset_report()
+
+    @staticmethod
+    async def follow_instead(dispatcher, tracker) -> List[EventType]:
+        """The citizen follows the nearby report they chose: counted on the server, and told of
+        its changes by the notifier like their own; nothing new is filed."""
+        code = tracker.get_slot("duplicate")
+        channel = channel_from(tracker.latest_message) or tracker.get_latest_input_channel()
+        followed.follow(code, tracker.sender_id, channel)
+        try:
+            async with client() as backend:
+                await backend.follow(code, account_id=tracker.sender_id)
+        except (BackendUnavailable, BackendRejected) as exc:
+            # Only the server's count misses this follower: the notifier still tells them.
+            logger.warning("follow of %s not counted on the server: %s", code,
+                           exc.detail if isinstance(exc, BackendUnavailable) else f"HTTP {exc.code} {exc.description}")
+        dispatcher.utter_message(response="utter_report_followed", report_id=code, json_message=REPORT_ENDED)
         return reset_report()
 
 
@@ -57,7 +82,7 @@ class ActionCancelReport(Action):
 
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         if tracker.active_loop_name:
-            dispatcher.utter_message(response="utter_cancelled")
+            dispatcher.utter_message(response="utter_cancelled", json_message=REPORT_ENDED)
             return [ActiveLoop(None)] + reset_report()
         dispatcher.utter_message(response="utter_nothing_to_cancel")
         return [ActiveLoop(None)]

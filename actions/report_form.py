@@ -1,18 +1,24 @@
 """The report form's validation: takes what each message gives, whatever the step."""
 from __future__ import annotations
 
+import logging
+from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import FormValidationAction, Tracker
-from rasa_sdk.events import ActiveLoop, EventType
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.types import DomainDict
 
-from bot import report
-from bot.geocode import Place, describe_point
+from bot import danger, duplicates, report
+from bot.geocode import Place
 from bot.messages import location_from, photos_from
+from bot.open311_client import BackendRejected, BackendUnavailable, Open311Client
 from bot.photos import MAX_PHOTOS_PER_REPORT
+from bot.settings import get_settings
 
 from .common import catalogue, entity_values, geocoder, intent_of, requested, reset_report
+
+logger = logging.getLogger(__name__)
 
 # Intents that interrupt a report: the form fills nothing, so Rasa rejects it and the rules for
 # these intents answer (then the report carries on, or stops for "hủy"). The notifier's news that
@@ -43,15 +49,83 @@ class ValidateReportForm(FormValidationAction):
             # photos; the NLU alone would read it as cancelling the whole report).
             buttons = report.answer_buttons(asked, tracker.current_slot_values(), await catalogue.categories())
             button = report.typed_button(tracker.latest_message.get("text") or "", buttons)
+            if asked == "duplicate":  # "PA000123", "theo dõi", "gửi mới" (a code alone reads as a status question)
+                button = duplicates.typed_choice(tracker.latest_message.get("text") or "",
+                                                 tracker.get_slot("duplicate_offer") or [])
             if button:
                 tracker.latest_message = report.pressed(tracker.latest_message, button)
-        if asked and intent_of(tracker) in INTERRUPTIONS:
+        # At the danger question an emergency told in words is the answer, not an interruption.
+        answers_danger = asked == "danger_now" and intent_of(tracker) == "emergency"
+        if asked and intent_of(tracker) in INTERRUPTIONS and not answers_danger:
             return []
         extracted = await self.get_extraction_events(dispatcher, tracker, domain)
         tracker.add_slots(extracted)
         validated = await self._extract_validation_events(dispatcher, tracker, domain)
+        offer = await self.look_for_duplicates(tracker)
+        if offer:
+            # Found now that the category and the place are known: the next question may change.
+            tracker.add_slots([SlotSet(name, value) for name, value in offer.items()])
+            validated = [event for event in validated if event["name"] != "requested_slot"]
+            validated += [SlotSet(name, value) for name, value in offer.items()]
+            validated += [event for event in [await self.next_requested_slot(dispatcher, tracker, domain)] if event]
         names = {event["name"] for event in validated}
         return [event for event in extracted if event["name"] not in names] + validated
+
+    async def required_slots(self, domain_slots, dispatcher, tracker, domain) -> List[Text]:
+        # "Is anyone in danger right now?" only for a report that started with danger signs.
+        if not danger.asks(self.danger_signs(tracker)):
+            domain_slots = [slot for slot in domain_slots if slot != "danger_now"]
+        # A citizen who follows a nearby report instead has nothing more to say about theirs.
+        if duplicates.follows(tracker.get_slot("duplicate")):
+            return domain_slots[:domain_slots.index("duplicate") + 1]
+        return domain_slots
+
+    # duplicates --------------------------------------------------------------------------
+    @staticmethod
+    async def look_for_duplicates(tracker: Tracker) -> Dict[Text, Any]:
+        """The nearby open reports of the category, once category and place are known; a server
+        that has no such query (or cannot answer) leaves nothing to offer."""
+        query = duplicates.to_look_up(tracker.current_slot_values())
+        if query is None:
+            return {}
+        try:
+            async with Open311Client.from_settings(get_settings(), retries=0) as backend:
+                found = await backend.nearby(**query)
+        except (BackendUnavailable, BackendRejected) as exc:
+            logger.info("no duplicate offer, the nearby query failed: %s",
+                        exc.detail if isinstance(exc, BackendUnavailable) else f"HTTP {exc.code} {exc.description}")
+            found = []
+        offer = duplicates.offered(found, query["lat"], query["long"], query["radius_m"], datetime.now(timezone.utc))
+        return duplicates.outcome(offer)
+
+    async def extract_duplicate(self, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:
+        if not requested(tracker, "duplicate"):
+            return {}
+        return {"duplicate": duplicates.chosen(intent_of(tracker), entity_values(tracker, "report_id"),
+                                               tracker.get_slot("duplicate_offer") or [])}
+
+    def validate_duplicate(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
+        return {"duplicate": value or None}
+
+    # danger ------------------------------------------------------------------------------
+    @staticmethod
+    def danger_signs(tracker: Tracker) -> Optional[float]:
+        """Stored when the report started; while it starts, those of the message starting it."""
+        stored = tracker.get_slot("danger_signs")
+        if stored is not None or tracker.get_slot("requested_slot") is not None:
+            return stored
+        return danger.signs(tracker.latest_message) if danger.worth_asking(tracker.latest_message) else None
+
+    async def extract_danger_now(self, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:
+        if not requested(tracker, "danger_now"):
+            return {"danger_signs": self.danger_signs(tracker)}
+        # Recall before precision: only a clear "no" goes on without the emergency numbers.
+        return {"danger_now": intent_of(tracker) != "deny"}
+
+    def validate_danger_now(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
+        if value:
+            dispatcher.utter_message(response="utter_emergency")
+        return {"danger_now": value}
 
     # description -------------------------------------------------------------------------
     async def extract_description(self, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:
@@ -102,7 +176,7 @@ class ValidateReportForm(FormValidationAction):
     async def extract_location(self, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:
         pin = location_from(tracker.latest_message)
         if pin:
-            place = describe_point(pin["latitude"], pin["longitude"])
+            place = geocoder().describe_point(pin["latitude"], pin["longitude"])
             if place is None:
                 # Refuse it, but keep a location given before.
                 dispatcher.utter_message(response="utter_location_outside")
@@ -134,7 +208,9 @@ class ValidateReportForm(FormValidationAction):
         starting = tracker.get_slot("requested_slot") is None
         addresses = entity_values(tracker, "address")
         if starting and addresses and not tracker.get_slot("location"):
-            return {"location": {"typed": report.joined_address(addresses), "quiet": True}}
+            # The whole message too: the spans may leave out the unit's "phường"/"xã" it needs.
+            text = tracker.latest_message.get("text") or ""
+            return {"location": {"typed": report.joined_address(addresses), "whole": text, "quiet": True}}
         return {}
 
     @staticmethod
@@ -143,7 +219,7 @@ class ValidateReportForm(FormValidationAction):
         for photo in photos_from(tracker.latest_message):
             position = photo.get("exif_location")
             if position:
-                place = describe_point(position["latitude"], position["longitude"])
+                place = geocoder().describe_point(position["latitude"], position["longitude"])
                 if place:
                     return place
         return None
@@ -164,7 +240,8 @@ class ValidateReportForm(FormValidationAction):
             # The address spans the NLU found first; the whole message when they miss the ward.
             queries = [value["typed"]]
             if value.get("whole") and value["whole"] != value["typed"]:
-                queries.append(value["whole"])
+                completed = report.with_units_named(value["typed"], value["whole"])
+                queries += [completed, value["whole"]] if completed else [value["whole"]]
             slots = await self.resolve_typed(queries, dispatcher, quiet=quiet, picked=value.get("picked", False))
             if not quiet and slots["location"] is None and not (slots["location_pending"] or {}).get("latitude"):
                 # Not a place yet: counted, so that the question changes instead of repeating.

@@ -6,7 +6,7 @@ from typing import List, Text
 from rasa_sdk import Action
 from rasa_sdk.events import EventType
 
-from bot import report
+from bot import duplicates, report
 from bot.area import load_area
 from bot.photos import MAX_PHOTOS_PER_REPORT
 
@@ -55,6 +55,17 @@ class ActionAskLocation(Action):
             dispatcher.utter_message(response=response, place=pending["display"], buttons=buttons)
         else:
             dispatcher.utter_message(response="utter_ask_location", json_message={"request_location": True})
+        return []
+
+
+class ActionAskDuplicate(Action):
+    def name(self) -> Text:
+        return "action_ask_duplicate"
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        offer = tracker.get_slot("duplicate_offer") or []
+        dispatcher.utter_message(response="utter_ask_duplicate", offer=duplicates.offer_text(offer),
+                                 buttons=duplicates.offer_buttons(offer))
         return []
 
 

@@ -32,6 +32,7 @@ from .forms import (
 )
 from .locate import route
 from .media import CONTENT_TYPES
+from .nearby import radius_for, reports_near
 from .queries import (
     RATING,
     NotTheirs,
@@ -102,6 +103,7 @@ def report_json(app: web.Application, report: Report, names: Dict[str, str]) -> 
         "rating": report.rating,
         "rating_comment": report.rating_comment,
         "reopened": report.reopened,
+        "followers": report.followers,
     }
 
 
@@ -197,7 +199,11 @@ async def list_requests(request: web.Request) -> web.Response:
             settings.effective_backend_api_keys + settings.effective_backend_operator_keys,
         )
     async with app[SESSIONS]() as session:
-        reports = await list_reports(session, filters)
+        if filters.near is not None:  # the duplicate offer's nearby reports
+            radius = radius_for(filters.near, filters.service_codes, app[DIRECTORY].categories())
+            reports = await reports_near(session, filters, radius, _now())
+        else:
+            reports = await list_reports(session, filters)
     names = _service_names(app)
     return web.json_response([report_json(app, report, names) for report in reports])
 

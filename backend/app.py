@@ -12,7 +12,7 @@ from sqlalchemy import text
 from bot.area import load_area
 from bot.settings import Settings, SettingsError
 
-from . import api, console, db, stats, stats_page
+from . import api, console, db, follows, stats, stats_page
 from .appkeys import AREA, DIRECTORY, MEDIA, SESSIONS, SETTINGS, UPLOADS
 from .directory import Directory, load_directory
 from .errors import logged_path, open311_errors
@@ -85,4 +85,5 @@ def create_app(settings: Settings) -> web.Application:
     stats.setup(app)
     stats_page.setup(app)
     console.setup(app, settings)
+    follows.setup(app)
     return app

@@ -240,6 +240,17 @@ DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000
 
 
+# Nearby reports (extension, for the duplicate offer): `radius` in metres, at most this.
+MAX_RADIUS_M = 2000
+
+
+@dataclass(frozen=True)
+class Near:
+    lat: float
+    long: float
+    radius_m: Optional[float]  # None: the category's own (bot/data/categories.yml)
+
+
 @dataclass(frozen=True)
 class ReportFilter:
     numbers: Tuple[int, ...] = ()
@@ -250,12 +261,33 @@ class ReportFilter:
     account_id: Optional[str] = None
     device_id: Optional[str] = None
     limit: int = DEFAULT_LIMIT
+    near: Optional[Near] = None
 
 
 def _comma_list(query: MultiMapping[str], name: str) -> Tuple[str, ...]:
     # Control characters out, as in `_text`: PostgreSQL refuses a NUL in any string (a 500).
     parts = (_CONTROL.sub("", part).strip() for value in query.getall(name, []) for part in value.split(","))
     return tuple(part for part in parts if part)
+
+
+def parse_near(query: MultiMapping[str]) -> Optional[Near]:
+    """`lat`, `long` and optional `radius` (metres, above 0; more than MAX_RADIUS_M is capped)."""
+    lat, long = _coordinate(query, "lat", 90), _coordinate(query, "long", 180)
+    raw = (query.get("radius", "") or "").strip()
+    if lat is None and long is None and not raw:
+        return None
+    if lat is None or long is None:
+        raise bad_request("Cần cả vĩ độ và kinh độ.", "lat and long must be given together.")
+    radius: Optional[float] = None
+    if raw:
+        try:
+            radius = float(raw)
+        except ValueError:
+            radius = math.nan
+        if not math.isfinite(radius) or radius <= 0:
+            raise bad_request("Bán kính (radius) phải là số mét lớn hơn 0.", "radius must be metres above 0.")
+        radius = min(radius, MAX_RADIUS_M)
+    return Near(lat, long, radius)
 
 
 def parse_filter(query: MultiMapping[str]) -> ReportFilter:
@@ -286,4 +318,5 @@ def parse_filter(query: MultiMapping[str]) -> ReportFilter:
         account_id=_text(query, "account_id", MAX_ID),
         device_id=_text(query, "device_id", MAX_ID),
         limit=int(raw_limit) if raw_limit else DEFAULT_LIMIT,
+        near=parse_near(query),
     )

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import List, Optional, Sequence, Set
+from typing import List, Optional, Sequence, Set, Tuple
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,8 +62,15 @@ async def get_report(session: AsyncSession, number: int) -> Optional[Report]:
     return (await session.execute(select(Report).where(Report.id == number))).scalar_one_or_none()
 
 
-async def list_reports(session: AsyncSession, filters: ReportFilter) -> List[Report]:
+async def list_reports(
+    session: AsyncSession, filters: ReportFilter, box: Optional[Tuple[float, float, float, float]] = None
+) -> List[Report]:
+    """The reports `filters` select, newest first, at most `filters.limit`; with `box` (south,
+    north, west, east) all those located inside it (`backend.nearby` keeps the nearest)."""
     query = select(Report)
+    if box is not None:
+        south, north, west, east = box
+        query = query.where(Report.lat.between(south, north), Report.long.between(west, east))
     if filters.numbers:
         query = query.where(Report.id.in_(filters.numbers))
     if filters.service_codes:
@@ -79,7 +86,9 @@ async def list_reports(session: AsyncSession, filters: ReportFilter) -> List[Rep
         query = query.where(Report.account_id == filters.account_id)
     if filters.device_id is not None:
         query = query.where(Report.device_id == filters.device_id)
-    query = query.order_by(Report.requested_at.desc(), Report.id.desc()).limit(filters.limit)
+    query = query.order_by(Report.requested_at.desc(), Report.id.desc())
+    if box is None:
+        query = query.limit(filters.limit)
     return list((await session.execute(query)).scalars())
 
 

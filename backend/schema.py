@@ -51,6 +51,8 @@ class Report(Base):
     rating_comment = Column(Text)
     rated_at = Column(DateTime)
     reopened = Column(Integer, nullable=False, default=0, server_default="0")  # times reopened
+    # Citizens who follow it instead of filing the same problem again (rows in report_follows).
+    followers = Column(Integer, nullable=False, default=0, server_default="0")
 
     media = relationship(
         "ReportMedia", order_by="ReportMedia.position", lazy="selectin", cascade="all, delete-orphan"
@@ -95,3 +97,16 @@ class ReportUpdate(Base):
     media_url = Column(String(1000))
     actor = Column(String(64), nullable=False)  # operator, agency:<id>, citizen, system
     kind = Column(String(16), nullable=False)  # state, reassign, reopen, rating
+
+
+class ReportFollow(Base):
+    """An account that follows a report filed by someone else (the duplicate offer): one row per
+    account and report, so following twice counts once."""
+
+    __tablename__ = "report_follows"
+    __table_args__ = (UniqueConstraint("report_id", "account_id"),)
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    report_id = Column(Integer, ForeignKey("reports.id", ondelete="CASCADE"), nullable=False)
+    account_id = Column(String(128), nullable=False)
+    created_at = Column(DateTime, nullable=False)

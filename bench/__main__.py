@@ -1,11 +1,13 @@
 """`python -m bench` (what `make bench` runs): one JSON line per figure on stdout.
 
-Figures: NLU scores on the held-out split (as typed and with diacritics stripped), NLU
-cross-validation on the training data, REST-channel latency/throughput of our assistant
-beside a stock `rasa init` assistant (bench/rest.py), and a fault run: citizens filing reports
-while the routing backend is down for a while, counting what was lost or stored twice
-(bench/fault.py). Progress and the servers' logs go to
-stderr, so stdout stays machine-readable.
+Figures: NLU scores on the held-out split (as typed and with diacritics stripped: intent and
+category accuracy, emergency recall and false-alarm rate), the share of a table of Huế places
+resolved to the right unit (bench/places.py), NLU cross-validation on the training data,
+REST-channel latency/throughput of our assistant beside a stock `rasa init` assistant
+(bench/rest.py), and a fault run: citizens filing reports while the routing backend is down for a
+while, counting what was lost or stored twice (bench/fault.py), and how long a state change
+takes to reach a web chat citizen through the notifier (bench/notify.py). Progress and the
+servers' logs go to stderr, so stdout stays machine-readable.
 
     {"name": "nlu.heldout.intent_accuracy", "value": 0.943, "unit": "ratio", "n": 318, ...}
 """
@@ -33,7 +35,7 @@ def emitter(stream: TextIO) -> Emit:
 
 # --- command line -------------------------------------------------------------------------------
 
-PARTS = ("heldout", "cv", "rest", "fault")
+PARTS = ("heldout", "places", "cv", "rest", "fault", "notify")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -55,6 +57,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="seconds the fault run's citizens keep filing reports")
     parser.add_argument("--fault-down", type=float, default=15.0,
                         help="seconds the backend stays stopped in the fault run")
+    parser.add_argument("--notify-citizens", type=int, default=10,
+                        help="web chat citizens whose report changes state in the notify run")
+    parser.add_argument("--notify-interval", type=float,
+                        help="the notifier's NOTIFY_INTERVAL_S in the notify run; default: the setting's")
     args = parser.parse_args(argv)
     parts = args.only or PARTS
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -69,6 +75,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         if "heldout" in parts:
             bench_heldout(emit, model)
+        if "places" in parts:
+            from bench.places import bench_places
+            bench_places(emit)
         if "cv" in parts:
             bench_cv(emit, args.folds)
         if "rest" in parts:
@@ -79,6 +88,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             from bench.fault import bench_fault
             bench_fault(emit, model, citizens_count=args.fault_citizens, duration_s=args.fault_duration,
                         down_for_s=args.fault_down)
+        if "notify" in parts:
+            from bench.notify import bench_notify
+            bench_notify(emit, model, citizens=args.notify_citizens,
+                         interval_s=args.notify_interval or load_settings().notify_interval_s)
     return 0
 
 

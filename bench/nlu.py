@@ -14,7 +14,8 @@ logger = logging.getLogger("bench")
 
 TRAINING_DATA = PROJECT_ROOT / "nlu" / "data"
 HELDOUT_DATA = PROJECT_ROOT / "nlu" / "heldout"
-METRICS = ("intent_accuracy", "category_accuracy", "address_f1")
+METRICS = ("intent_accuracy", "category_accuracy", "emergency_recall", "false_alarm_rate",
+           "emergency_recall_with_question", "danger_question_rate", "address_f1")
 
 Emit = Callable[..., None]
 
@@ -29,7 +30,10 @@ def bench_heldout(emit: Emit, model: Path) -> None:
     stripped = evaluate(model, [HELDOUT_DATA], stripped=True)
     context = {"model": model.name, "dataset": "nlu/heldout"}
     for metric in METRICS:
-        n = typed.category_examples if metric == "category_accuracy" else typed.examples
+        others = typed.examples - typed.emergencies
+        n = {"category_accuracy": typed.category_examples, "emergency_recall": typed.emergencies,
+             "emergency_recall_with_question": typed.emergencies, "false_alarm_rate": others,
+             "danger_question_rate": others}.get(metric, typed.examples)
         emit(f"nlu.heldout.{metric}", getattr(typed, metric), "ratio", n=n, **context)
         emit(f"nlu.heldout.stripped.{metric}", getattr(stripped, metric), "ratio", n=n,
              diacritics="stripped", **context)

@@ -18,7 +18,7 @@ from functools import lru_cache, reduce
 from pathlib import Path
 from typing import Dict, Iterable, List, NamedTuple, Optional, Set, Tuple
 
-from shapely.geometry import Point, Polygon
+from shapely.geometry import LineString, Point, Polygon
 from shapely.prepared import prep
 
 from bot.text import fold, fold_chars
@@ -61,6 +61,7 @@ class NameMatch(NamedTuple):
     units: Tuple[Unit, ...]  # more than one only for an older name shared by several units
     start: int
     end: int
+    older: Optional[str] = None  # the older unit's full name ("Phường Vĩnh Ninh") when that was named
 
 
 # Typed before a name. District words mark the pre-2025 district of the same name ("huyện Phú
@@ -86,6 +87,8 @@ class _Entry(NamedTuple):
     type: str  # type of the named unit (current or older): "Phường", "Xã", "Thị trấn"
     current: bool
     bare_ok: bool
+    full_name: str  # as written in the source: "Phường Vĩnh Ninh"
+    spelling: str  # the name with its marks: "Vĩnh Ninh"
 
 
 class Area:
@@ -125,6 +128,19 @@ class Area:
                        key=lambda u: (point.distance(Point(_to_km(u.label_lon, u.label_lat))), u.code))
         distance, code = min((geom.distance(point), code) for code, (geom, _) in self._shapes.items())
         return self._by_code[code] if distance <= NEAREST_UNIT_MAX_KM else None
+
+    def units_crossed(self, line: Iterable[Tuple[float, float]]) -> List[Unit]:
+        """The units a line of (lat, lon) points runs through, in code order."""
+        shape = _line_km(line)
+        return [self._by_code[code] for code, (_, prepared) in sorted(self._shapes.items())
+                if prepared.intersects(shape)]
+
+    def clip(self, line: Iterable[Tuple[float, float]], unit: Unit) -> List[List[Tuple[float, float]]]:
+        """The pieces of a line of (lat, lon) points that lie within `unit`, as (lat, lon) points."""
+        piece = _line_km(line).intersection(self._shapes[unit.code][0])
+        parts = getattr(piece, "geoms", [piece])
+        return [[km_latlon(x, y) for x, y in part.coords] for part in parts
+                if isinstance(part, LineString) and not part.is_empty]
 
     def contains(self, lat: float, lon: float) -> bool:
         return self.unit_at(lat, lon) is not None
@@ -166,16 +182,22 @@ class Area:
                 typed = [e for e in entries if e.bare_ok]
             if not typed:
                 continue
+            spelled = text[m.start("name"):m.end("name")] if len(folded) == len(text) else ""
+            if not spelled.isascii():
+                # Typed with its marks, a name tells apart two that fold alike: "Thuận Hòa", an
+                # older ward of Phú Xuân, is not "Thuận Hóa".
+                typed = [e for e in typed if _marks(e.spelling) == _marks(spelled)] or typed
             current = [e for e in typed if e.current]
             units = tuple(dict.fromkeys(e.unit for e in (current or typed)))
-            matches.append(NameMatch(units, m.start(), m.end()))
+            older = typed[0].full_name if not current and len(units) == 1 else None
+            matches.append(NameMatch(units, m.start(), m.end(), older))
         return matches
 
     def _build_name_index(self, old_names: Iterable[Tuple[str, str]]) -> Dict[str, List[_Entry]]:
         index: Dict[str, List[_Entry]] = {}
         self._forms: Set[str] = set()
 
-        def add(name: str, type_: str, unit: Unit, current: bool) -> None:
+        def add(name: str, type_: str, unit: Unit, current: bool, full_name: str) -> None:
             words = re.findall(r"[a-z0-9]+", fold(name))
             distinctive = len(words) >= 2 and " ".join(words) not in _COMMON_WORDS
             # Older communes' names ("Phú An", "Lộc Hòa") are too generic to trust without "xã";
@@ -183,10 +205,10 @@ class Area:
             bare_ok = distinctive and (current or type_ != "Xã")
             for variant in _spelling_variants(words):
                 self._forms.add(variant)
-                index.setdefault(_key(variant), []).append(_Entry(unit, type_, current, bare_ok))
+                index.setdefault(_key(variant), []).append(_Entry(unit, type_, current, bare_ok, full_name, name))
 
         for unit in self.units:
-            add(unit.name, unit.type, unit, True)
+            add(unit.name, unit.type, unit, True, unit.full_name)
         for full_name, code in old_names:
             type_, name = split_type(full_name)
             unit = self._by_code[code]
@@ -194,7 +216,7 @@ class Area:
             spoken = " ".join(full_name.split()[len(type_.split()):])
             for alias in {name, spoken}:
                 if fold(alias) != fold(unit.name):
-                    add(alias, type_, unit, False)
+                    add(alias, type_, unit, False, f"{type_} {name}")
         # A bare older name shared by two units is no evidence for either.
         for entries in index.values():
             bare_units = {e.unit for e in entries if e.bare_ok and not e.current}
@@ -221,6 +243,14 @@ def _key(folded_name: str) -> str:
     return "".join(re.findall(r"[a-z0-9]+", folded_name))
 
 
+def _marks(name: str) -> Tuple[Tuple[str, ...], ...]:
+    """The diacritics of each word, in any order: "Hoá" and "Hóa" (two ways of placing the tone)
+    are alike, "Hòa" is not."""
+    words = re.findall(r"\w+", unicodedata.normalize("NFC", name.lower()))
+    return tuple(tuple(sorted(c for c in unicodedata.normalize("NFD", word) if unicodedata.combining(c)))
+                 for word in words)
+
+
 def _spelling_variants(words: List[str]) -> List[str]:
     """Pattern forms (words joined by a space) with both y and i for a final "y" ("Vỹ"/"Vĩ")."""
     spelled = " ".join(words)
@@ -240,6 +270,25 @@ def _names_pattern(forms: Iterable[str]) -> "re.Pattern[str]":
 
 def _to_km(lon: float, lat: float) -> Tuple[float, float]:
     return lon * _KM_PER_DEG_LON, lat * _KM_PER_DEG_LAT
+
+
+def km_xy(lat: float, lon: float) -> Tuple[float, float]:
+    """A (lat, lon) point in the local km frame, where distances are plain Euclidean ones."""
+    return _to_km(lon, lat)
+
+
+def km_latlon(x: float, y: float) -> Tuple[float, float]:
+    """(lat, lon) of a point of the local km frame."""
+    return y / _KM_PER_DEG_LAT, x / _KM_PER_DEG_LON
+
+
+def _line_km(line: Iterable[Tuple[float, float]]) -> LineString:
+    return LineString([_to_km(lon, lat) for lat, lon in line])
+
+
+def distance_km(a: Tuple[float, float], b: Tuple[float, float]) -> float:
+    """Between two (lat, lon) points in Huế."""
+    return math.dist(km_xy(*a), km_xy(*b))
 
 
 def _rings(geometry: dict) -> List[List[Tuple[float, float]]]:

@@ -16,6 +16,7 @@ CATEGORIES_FILE = Path(__file__).resolve().parent / "data" / "categories.yml"
 
 # "None of the above": operators triage it, so whatever fits no rule is handled as this.
 OTHER = "khac"
+DEFAULT_NEARBY_RADIUS_M = 250.0
 
 
 class CategoriesError(ValueError):
@@ -28,6 +29,9 @@ class Category:
     name: str
     description: str
     keywords: Tuple[str, ...]
+    # How far an open report of this category may be and still be the same problem (the
+    # duplicate offer): FixMyStreet's 250 m unless the entry says `nearby_radius_m`.
+    nearby_radius_m: float = DEFAULT_NEARBY_RADIUS_M
 
 
 def _category(item: Any) -> Category:
@@ -37,8 +41,11 @@ def _category(item: Any) -> Category:
     for key in ("code", "name", "description", "keywords"):
         if not item.get(key):
             raise CategoriesError(f"categories.yml: category {where} has no {key}")
+    radius = item.get("nearby_radius_m", DEFAULT_NEARBY_RADIUS_M)
+    if isinstance(radius, bool) or not isinstance(radius, (int, float)) or radius <= 0:
+        raise CategoriesError(f"categories.yml: category {where} has a nearby_radius_m that is not metres above 0")
     return Category(str(item["code"]), str(item["name"]), str(item["description"]),
-                    tuple(str(keyword) for keyword in item["keywords"]))
+                    tuple(str(keyword) for keyword in item["keywords"]), float(radius))
 
 
 @lru_cache(maxsize=None)

@@ -1,10 +1,13 @@
-"""Typed address -> place in Huế, offline by default.
+"""Typed address -> place in Huế, offline by default; a pin -> a place people recognise.
 
-There is no public street-level data for Huế (see bot/data/hue/README.md), so a typed address
-resolves, in order, to: typed coordinates or a map link; a known landmark (bot/data/landmarks.yml)
-or a named OSM point; a named unit (current or older name) at the unit's label point; a known
-street name, as the candidate units to confirm with the citizen. Only a pin, typed coordinates or
-a landmark point are `precise`.
+A typed address resolves, in order, to: typed coordinates or a map link; a known landmark
+(bot/data/landmarks.yml) or a named OSM point; a street of the street index (bot/streets.py, when a
+city has imported its OpenStreetMap extract) at its house number or on the street within the named
+unit; a named unit (current or older name) at the unit's label point; a known street name (the
+shipped name lists, no geometry), as the candidate units to confirm with the citizen. Only a pin,
+typed coordinates, a landmark point or a mapped house number are `precise`. A point is shown as
+the nearest named street or landmark and its unit ("gần đường Lê Lợi, phường Thuận Hóa"), never
+as bare coordinates.
 """
 from __future__ import annotations
 
@@ -24,8 +27,9 @@ from geopy.extra.rate_limiter import RateLimiter
 from geopy.geocoders import Nominatim
 from geopy.location import Location
 
-from bot.area import DATA_DIR, Area, Unit, load_area, split_type
+from bot.area import DATA_DIR, Area, Unit, distance_km, load_area, split_type
 from bot.settings import Settings, get_settings
+from bot.streets import Street, bare_name, load_street_index, street_label
 from bot.text import fold, fold_chars
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,10 @@ NOMINATIM_TIMEOUT_S = 5
 # Nominatim's usage policy: at most one request per second from the application (the action
 # server keeps one Geocoder).
 NOMINATIM_MIN_DELAY_S = 1.0
+# A pin farther than this from every landmark (and not beside a named street) is shown by its unit.
+NEAR_LANDMARK_KM = 0.3
+# A house number typed just before a street: "45 Nguyễn Huệ", "số 45, đường Nguyễn Huệ", "kiệt 3/12".
+_NUMBER_BEFORE = re.compile(r"(\d+[a-z]?(?:/\d+[a-z]?)*)[\s,]*(?:duong|d\.)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -64,14 +72,10 @@ def unit_label(unit: Unit) -> str:
     return f"{unit.type.lower()} {unit.name}"
 
 
-def describe_point(lat: float, lon: float) -> Optional[Place]:
-    """A shared pin as a place; None when it lies outside Huế."""
-    unit = load_area().unit_at(lat, lon)
-    if unit is None:
-        return None
-    lat, lon = float(lat), float(lon)
-    return Place(query=f"{lat:.5f}, {lon:.5f}", display=f"{lat:.5f}, {lon:.5f} ({unit_label(unit)})",
-                 latitude=lat, longitude=lon, unit=unit, candidates=(unit,), precise=True)
+def renamed_label(older: str, unit: Unit) -> str:
+    """"phường Vĩnh Ninh cũ, nay là phường Thuận Hóa": an older unit named, and where it is now."""
+    type_, name = split_type(older)
+    return f"{type_.lower()} {name} cũ, nay là {unit_label(unit)}"
 
 
 class _Point(NamedTuple):
@@ -88,8 +92,10 @@ class Gazetteer:
                  streets: List[Tuple[str, str]], district_units: Dict[str, Tuple[Unit, ...]]):
         self.area = area
         self.points: Dict[str, _Point] = {}
+        self.landmarks: List[_Point] = []
         for item in landmarks:
             point = _Point(item["name"], float(item["lat"]), float(item["lon"]), True)
+            self.landmarks.append(point)
             for alias in [item["name"], *item.get("aliases", [])]:
                 self.points.setdefault(_words(alias), point)
         self.places: Dict[str, _Point] = {}
@@ -129,6 +135,10 @@ class Gazetteer:
 
     def find_street(self, folded: str) -> Optional[Tuple[Tuple[str, Tuple[Unit, ...]], Tuple[int, int]]]:
         return _longest(self._streets_re, folded, self.streets)
+
+    def nearest_landmark(self, lat: float, lon: float) -> Optional[_Point]:
+        point = min(self.landmarks, key=lambda p: distance_km((lat, lon), (p.lat, p.lon)), default=None)
+        return point if point and distance_km((lat, lon), (point.lat, point.lon)) <= NEAR_LANDMARK_KM else None
 
 
 def _words(name: str) -> str:
@@ -230,9 +240,11 @@ _CITY_TAIL = re.compile(
 
 
 def _display(text: str, folded: str, remove: Optional[Tuple[int, int]] = None,
-             replace: Optional[Tuple[Tuple[int, int], str]] = None, unit: Optional[Unit] = None) -> str:
+             replace: Optional[Tuple[Tuple[int, int], str]] = None, unit: Optional[Unit] = None,
+             older: Optional[str] = None) -> str:
     """The address as typed, with a street written properly, the unit mention rewritten as the
-    current unit, and a trailing "Huế" dropped (everything is in Huế)."""
+    current unit (an `older` unit's name as "… cũ, nay là …"), and a trailing "Huế" dropped
+    (everything is in Huế)."""
     edits = []
     if remove:
         edits.append((remove, ""))
@@ -246,7 +258,8 @@ def _display(text: str, folded: str, remove: Optional[Tuple[int, int]] = None,
     text = re.sub(r"\s+", " ", text)
     text = re.sub(r"\s*,(\s*,)+", ",", text).strip(" ,;.-")
     if unit is not None:
-        text = f"{text}, {unit_label(unit)}" if text else unit_label(unit)
+        label = renamed_label(older, unit) if older else unit_label(unit)
+        text = f"{text}, {label}" if text else label
     return text[:MAX_DISPLAY_CHARS]
 
 
@@ -258,6 +271,7 @@ class Geocoder:
         self.settings = settings or get_settings()
         self.area = load_area()
         self.gazetteer = load_gazetteer()
+        self.streets = load_street_index(self.settings.street_index)
         self._search: Optional[Callable[..., Optional[Location]]] = None
         if self.settings.geocoder == "nominatim":
             service = nominatim or Nominatim(user_agent=NOMINATIM_USER_AGENT, timeout=NOMINATIM_TIMEOUT_S)
@@ -273,6 +287,25 @@ class Geocoder:
             if place is not None:
                 return place
         return self._resolve_offline(text)
+
+    def describe_point(self, lat: float, lon: float) -> Optional[Place]:
+        """A pin (or a photo's position) as a place people recognise: the nearest named street
+        or landmark and the unit ("gần đường Lê Lợi, phường Thuận Hóa"); None outside Huế."""
+        lat, lon = float(lat), float(lon)
+        unit = self.area.unit_at(lat, lon)
+        if unit is None:
+            return None
+        return Place(query=f"{lat:.5f}, {lon:.5f}", display=self._near(lat, lon, unit),
+                     latitude=lat, longitude=lon, unit=unit, candidates=(unit,), precise=True)
+
+    def _near(self, lat: float, lon: float, unit: Unit) -> str:
+        street = self.streets.nearest(lat, lon) if self.streets else None
+        if street is not None:
+            return f"gần {street_label(street.name)}, {unit_label(unit)}"
+        landmark = self.gazetteer.nearest_landmark(lat, lon)
+        if landmark is not None:
+            return f"gần {landmark.name}, {unit_label(unit)}"
+        return unit_label(unit)
 
     def _resolve_offline(self, text: str) -> Optional[Place]:
         try:
@@ -292,25 +325,31 @@ class Geocoder:
         coords = parse_coordinates(query)
         if coords:
             lat, lon = coords
-            unit = self.area.unit_at(lat, lon)
-            return Place(query, f"{lat:.5f}, {lon:.5f}" + (f" ({unit_label(unit)})" if unit else ""),
-                         lat, lon, unit, (unit,) if unit else (), True)
+            inside = self.describe_point(lat, lon)
+            # Outside Huế: kept as typed, to be refused.
+            return inside or Place(query, f"{lat:.5f}, {lon:.5f}", lat, lon, None, (), True)
 
         found = self.gazetteer.find_point(folded)
         if found:
             return self._at_point(query, found[0])
 
         named = self.area.name_matches(query)
+        mapped = self.streets.find(folded) if self.streets else None
         street = self.gazetteer.find_street(folded)
         street_edit = ((street[1], street[0][0]) if street else None)
+        if mapped:
+            street_edit = (mapped[1], bare_name(mapped[0].name))
         if named:
             units = tuple(dict.fromkeys(u for m in named for u in m.units))
             if len(units) == 1:
                 unit = units[0]
                 span = (named[0].start, named[0].end)
                 if street_edit and street_edit[0][0] < span[1] and span[0] < street_edit[0][1]:
-                    street_edit = None  # the "street" was the unit's own name
-                display = _display(query, folded, span, street_edit, unit)
+                    street_edit = mapped = None  # the "street" was the unit's own name
+                display = _display(query, folded, span, street_edit, unit, named[0].older)
+                point = self._on_street(mapped, folded, unit) if mapped else None
+                if point is not None:
+                    return Place(query, display, point.lat, point.lon, unit, units, point.exact)
                 return Place(query, display, unit.label_lat, unit.label_lon, unit, units, False)
             return Place(query, _display(query, folded, None, street_edit), None, None, None, units, False)
 
@@ -318,12 +357,28 @@ class Geocoder:
         if found:
             return self._at_point(query, found[0])
 
+        if mapped:
+            (known, span), edit = mapped, street_edit
+            point = self._on_street(mapped, folded, None)
+            unit = self.area.unit_at(point.lat, point.lon) if point else None
+            if point is not None and unit is not None:
+                return Place(query, _display(query, folded, None, edit, unit),
+                             point.lat, point.lon, unit, (unit,), point.exact)
+            # Through several units and no number to place it: the citizen picks the unit.
+            return Place(query, _display(query, folded, None, edit), None, None, None, known.units, False)
+
         if street:
             (name, units), span = street
             unit = units[0] if len(units) == 1 else None
             return Place(query, _display(query, folded, None, (span, name), unit),
                          None, None, unit, units, False)
         return None
+
+    def _on_street(self, mapped: Tuple[Street, Tuple[int, int]], folded: str, unit: Optional[Unit]):
+        """The point of the house number typed before the street (if any), within `unit`."""
+        street, (start, _) = mapped
+        number = _NUMBER_BEFORE.search(folded[:start])
+        return street.point(self.area, number.group(1) if number else None, unit)
 
     def _at_point(self, query: str, point: _Point) -> Place:
         unit = self.area.unit_at(point.lat, point.lon)

@@ -13,8 +13,11 @@ from rasa.core.agent import Agent
 from rasa.shared.nlu.training_data.loading import load_data
 from rasa.shared.nlu.training_data.message import Message
 
+from bot import danger
 from bot.nlu.category import category_of
 from bot.text import strip_marks
+
+EMERGENCY = danger.EMERGENCY_INTENT
 
 
 @dataclass
@@ -34,6 +37,11 @@ class Scores:
     address_expected: int = 0
     address_found: int = 0
     address_correct: int = 0
+    emergencies: int = 0
+    emergencies_caught: int = 0
+    false_alarms: int = 0
+    emergencies_asked: int = 0  # missed, but the report would start with the danger question
+    others_asked: int = 0
     errors: List[Dict] = field(default_factory=list)
 
     @property
@@ -43,6 +51,28 @@ class Scores:
     @property
     def category_accuracy(self) -> float:
         return self.category_correct / self.category_examples if self.category_examples else 0.0
+
+    @property
+    def emergency_recall(self) -> float:
+        """Share of the emergencies answered with the emergency numbers."""
+        return self.emergencies_caught / self.emergencies if self.emergencies else 0.0
+
+    @property
+    def false_alarm_rate(self) -> float:
+        """Share of the other messages answered with the emergency numbers."""
+        others = self.examples - self.emergencies
+        return self.false_alarms / others if others else 0.0
+
+    @property
+    def emergency_recall_with_question(self) -> float:
+        """Share of the emergencies answered with the numbers or asked "is anyone in danger?"."""
+        return (self.emergencies_caught + self.emergencies_asked) / self.emergencies if self.emergencies else 0.0
+
+    @property
+    def danger_question_rate(self) -> float:
+        """Share of the other messages asked "is anyone in danger right now?"."""
+        others = self.examples - self.emergencies
+        return self.others_asked / others if others else 0.0
 
     @property
     def address_f1(self) -> float:
@@ -88,6 +118,14 @@ async def score(agent: Agent, examples: List[Example]) -> Scores:
         entities = parsed.get("entities") or []
         scores.examples += 1
         scores.intent_correct += intent == example.intent
+        asked = danger.worth_asking(parsed)
+        if example.intent == EMERGENCY:
+            scores.emergencies += 1
+            scores.emergencies_caught += intent == EMERGENCY
+            scores.emergencies_asked += asked
+        else:
+            scores.false_alarms += intent == EMERGENCY
+            scores.others_asked += asked
         if example.category:
             scores.category_examples += 1
             predicted = next((e["value"] for e in entities if e["entity"] == "category"), None)

@@ -23,6 +23,8 @@ from bot import local_store
 from bot.outbox import retry_delay
 
 FILENAME = "notices.sqlite3"
+# An update is told once to each citizen of the report: its filer and those who follow it.
+ONCE_PER_CITIZEN = "UNIQUE (server, update_id, sender_id)"
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS notices (id INTEGER PRIMARY KEY, server TEXT NOT NULL, update_id TEXT NOT NULL, "
     "code TEXT NOT NULL, sender_id TEXT NOT NULL, item TEXT NOT NULL, "
@@ -30,7 +32,7 @@ SCHEMA = (
     "said INTEGER NOT NULL DEFAULT 0, "  # the message went out; only the follow-up is left
     "failures INTEGER NOT NULL DEFAULT 0, last_error TEXT, seen_at REAL NOT NULL, "
     + ", ".join(f"{name} {declaration}" for name, declaration in local_store.CLAIM_COLUMNS.items())
-    + ", UNIQUE (server, update_id))"
+    + f", {ONCE_PER_CITIZEN})"
 )
 CURSORS = "CREATE TABLE IF NOT EXISTS cursors (server TEXT PRIMARY KEY, read_until TEXT NOT NULL)"
 # A citizen out of reach (who blocked the bot, or silent on Zalo for 48 hours) is tried this long,
@@ -38,9 +40,11 @@ CURSORS = "CREATE TABLE IF NOT EXISTS cursors (server TEXT PRIMARY KEY, read_unt
 GIVE_UP_S = 7 * 24 * 3600
 # Rows told or given up are kept this long: longer than any overlap the feed is read with.
 KEEP_S = 30 * 24 * 3600
-# A report's older update still to tell holds its newer ones back.
+# A report's older update still to tell a citizen holds its newer ones to that citizen back (and
+# nobody else's: one who blocked the bot does not stop the report's other followers).
 IN_ORDER = ("due.state = 'pending' AND NOT EXISTS (SELECT 1 FROM notices AS older WHERE older.state = 'pending' "
-            "AND older.server = due.server AND older.code = due.code AND older.id < due.id)")
+            "AND older.server = due.server AND older.code = due.code AND older.sender_id = due.sender_id "
+            "AND older.id < due.id)")
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,26 @@ class Notice:
 def _connect(path: Optional[Path]) -> sqlite3.Connection:
     db = local_store.connect(FILENAME, SCHEMA, path)
     db.execute(CURSORS)
+    _once_per_citizen(db)
     return db
+
+
+def _once_per_citizen(db: sqlite3.Connection) -> None:
+    """A file written before reports had followers is unique by update alone: rebuilt once,
+    rows kept, so that an update can be told to each citizen of the report."""
+    def table() -> str:
+        return db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'notices'").fetchone()[0]
+
+    if ONCE_PER_CITIZEN in table():
+        return
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        if ONCE_PER_CITIZEN in table():  # another process rebuilt it meanwhile
+            return
+        db.execute("ALTER TABLE notices RENAME TO notices_before_followers")
+        db.execute(SCHEMA)
+        db.execute("INSERT INTO notices SELECT * FROM notices_before_followers")
+        db.execute("DROP TABLE notices_before_followers")
 
 
 def add(server: str, updates: Iterable[Tuple[Dict[str, Any], str]], path: Optional[Path] = None,

@@ -3,17 +3,17 @@
 Every NOTIFY_INTERVAL_S it reads the updates feed of the Open311 server the assistant reports to
 (`servicerequestupdates.json`, FixMyStreet's extension, so any server offering it will do) from
 where it stopped (`bot/notices.py` keeps the cursor, read again with an overlap of OVERLAP so that
-a change stored late is not missed), keeps each update of a report filed through the assistant
-(`bot/followed.py`), and tells it to the conversation that filed the report, on the channel it
-came from (`bot/proactive.py`): the code, the new state in plain words, the agency's note and the
-after-photo. A resolved report then runs the conversation on with the intent
-`EXTERNAL_report_resolved` (the citizen is asked whether it is really fixed).
+a change stored late is not missed), keeps each update of a report filed or followed through the
+assistant (`bot/followed.py`), and tells it to the conversation that filed the report and to those
+that follow it, each on the channel it came from (`bot/proactive.py`): the code, the new state in
+plain words, the agency's note and the after-photo. A resolved report then runs its filer's
+conversation on with the intent `EXTERNAL_report_resolved` (asked whether it is really fixed).
 
-Each update is told once: rows are unique by update id and claimed with a lease, so a restart or
-a second notifier sends nothing twice. A failed attempt (Rasa down, or the channel could not send:
-a citizen who blocked the bot, Zalo outside its 48 hours) is counted, logged with its cause and
-tried again on the outbox's schedule (OUTBOX_RETRY_S), without holding back the other citizens.
-Logs name updates and codes, never who filed them.
+Each update is told once to each citizen: rows are unique by update id and citizen, and claimed
+with a lease, so a restart or a second notifier sends nothing twice. A failed attempt (Rasa
+down, or the channel could not send: a citizen who blocked the bot, Zalo outside its 48 hours) is
+counted, logged with its cause and tried again on the outbox's schedule (OUTBOX_RETRY_S), without
+holding back the other citizens. Logs name updates and codes, never who filed or follows them.
 """
 from __future__ import annotations
 
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 OVERLAP = timedelta(minutes=10)
 RESOLVED_INTENT = "EXTERNAL_report_resolved"
+# Marks a kept feed item told to a citizen who follows the report without having filed it.
+FOLLOWER = "told_to_follower"
 
 
 def notice_message(item: Dict[str, Any]) -> Tuple[str, Dict[str, Any]]:
@@ -78,9 +80,12 @@ class Notifier:
             return False
         usable = [item for item in items if item.get("update_id") is not None and item.get("service_request_id")
                   and _moment(item) is not None]
-        who = followed.followers(str(item["service_request_id"]) for item in usable)
-        mine: List[Tuple[Dict[str, Any], str]] = [(item, who[str(item["service_request_id"])].sender_id)
-                                                  for item in usable if str(item["service_request_id"]) in who]
+        who = followed.everyone(str(item["service_request_id"]) for item in usable)
+        # Those who follow a report they did not file hear of it too, but are not asked to rate it.
+        mine: List[Tuple[Dict[str, Any], str]] = [
+            (item if citizen.filer else {**item, FOLLOWER: True}, citizen.sender_id)
+            for item in usable for citizen in who.get(str(item["service_request_id"]), [])
+        ]
         added = notices.add(self.server, mine)
         if usable:
             notices.advance(self.server, max(moment for item in usable if (moment := _moment(item))))
@@ -123,7 +128,7 @@ class Notifier:
             if failure:
                 return failure
             notices.said(notice)
-        if notice.item.get("state") == "resolved":
+        if notice.item.get("state") == "resolved" and not notice.item.get(FOLLOWER):
             return await proactive.trigger(self.http, self.settings, notice.sender_id, RESOLVED_INTENT,
                                            {"report_id": notice.item["service_request_id"]})
         return None

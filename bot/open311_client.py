@@ -262,6 +262,30 @@ class Open311Client:
             "GET", "requests.json", params=params, headers={"X-Api-Key": self._api_key}
         )
 
+    async def nearby(self, *, lat: float, long: float, service_code: str, radius_m: float,
+                     limit: int) -> List[Dict[str, Any]]:
+        """Open reports of `service_code` within `radius_m` metres, nearest first (the bundled
+        backend's extension `requests.json?lat=&long=&radius=`). A server without it answers
+        400 or 404 (BackendRejected, BackendUnavailable), or ignores the position: the caller
+        measures the distances again."""
+        params = {"lat": _param(lat), "long": _param(long), "radius": _param(radius_m),
+                  "service_code": service_code, "status": "open", "limit": _param(limit)}
+        payload = await self._call("GET", "requests.json", params=params)
+        if not isinstance(payload, list):
+            raise BackendUnavailable("GET requests.json (nearby): not a list")
+        return [item for item in payload if isinstance(item, dict)]
+
+    async def follow(self, code: str, *, account_id: str) -> Dict[str, Any]:
+        """`account_id` follows the report `code` instead of filing it again (extension
+        `requests/{id}/follow.json`); the report as it is then. Safe to repeat: a follow counts
+        once per account."""
+        request_id = normalize_report_code(code) or quote(code.strip(), safe="")
+        form = [("api_key", self._api_key), ("account_id", account_id)]
+        payload = await self._call("POST", f"requests/{request_id}/follow.json", body=lambda: aiohttp.FormData(form))
+        if isinstance(payload, list) and payload and isinstance(payload[0], dict):
+            return payload[0]
+        raise BackendUnavailable(f"POST requests/{request_id}/follow.json: unexpected answer")
+
     async def updates(self, start: datetime, end: Optional[datetime] = None) -> List[Dict[str, Any]]:
         """The server's updates feed between `start` and `end` (timezone-aware), oldest first:
         FixMyStreet's Open311 extension `servicerequestupdates.json` (`update_id`,

@@ -13,7 +13,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
-from bot.area import Unit
+from bot.area import Unit, load_area
 from bot.geocode import Place
 from bot.photos import MAX_PHOTOS_PER_REPORT
 from bot.text import fold, strip_html
@@ -21,8 +21,9 @@ from bot.text import fold, strip_html
 # Fields of the summary the citizen may fix, in the order shown, with the slots each one clears.
 FIXABLE = {
     "description": ("Sửa mô tả", ("description",)),
-    "category": ("Sửa loại", ("category", "category_guess")),
-    "location": ("Sửa vị trí", ("location", "location_pending", "location_tries")),
+    # Another category or place may have other reports nearby: looked up again (bot/duplicates.py).
+    "category": ("Sửa loại", ("category", "category_guess", "duplicate", "duplicate_offer")),
+    "location": ("Sửa vị trí", ("location", "location_pending", "location_tries", "duplicate", "duplicate_offer")),
     "photos": ("Sửa ảnh", ("photos", "photos_done")),
 }
 REPORT_FORM = "report_form"
@@ -160,6 +161,17 @@ def joined_address(spans: Iterable[str]) -> Optional[str]:
     has two (the street, then the ward)."""
     unique = list(dict.fromkeys(span.strip() for span in spans if span and span.strip()))
     return ", ".join(unique) or None
+
+
+def with_units_named(typed: str, whole: str) -> Optional[str]:
+    """The address spans completed with the units the whole message names as typed ("xã Phong
+    Xuân", when the spans kept only "Phong Xuân"); None when the spans hold them all already."""
+    named = [whole[m.start:m.end] for m in load_area().name_matches(whole)]
+    missing = [name for name in named if fold(name) not in fold(typed)]
+    if not missing:
+        return None
+    pieces = [piece for piece in typed.split(",") if not any(fold(piece) in fold(name) for name in missing)]
+    return joined_address(pieces + missing)
 
 
 def question_buttons(slot: Optional[str], slots: Dict[str, Any], names: Mapping[str, str]) -> List[Dict[str, str]]:

@@ -26,10 +26,13 @@ DEV_OPERATOR_KEY = "dev-operator-key-hue-phan-anh"
 DEFAULT_TELEGRAM_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_ZALO_API_BASE_URL = "https://openapi.zalo.me"
 DEFAULT_ZALO_OAUTH_URL = "https://oauth.zaloapp.com/v4/oa/access_token"
-DEFAULT_CONSOLE_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+DEFAULT_MAP_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+# OpenStreetMap's tile usage policy requires this credit on every map showing its tiles.
+DEFAULT_MAP_TILE_ATTRIBUTION = "© OpenStreetMap contributors"
 
 
 GEOCODERS = ("offline", "nominatim")
+STREET_INDEX_FILE = "streets.json.gz"  # under DATA_DIR unless STREET_INDEX says otherwise
 
 
 class SettingsError(ValueError):
@@ -98,6 +101,18 @@ def _opt(env: Mapping[str, str], name: str) -> Optional[str]:
     return value or None
 
 
+def _street_index(env: Mapping[str, str], data_dir: Path) -> Path:
+    """STREET_INDEX, which must exist when set; unset: where `tools.import_osm` writes by default,
+    which may not exist yet (the geocoder then works without street geometry)."""
+    value = env.get("STREET_INDEX", "").strip()
+    if not value:
+        return data_dir / STREET_INDEX_FILE
+    if not Path(value).is_file():
+        raise SettingsError(f"STREET_INDEX must be a street index file (python -m tools.import_osm), "
+                            f"got {value!r}, which does not exist")
+    return Path(value)
+
+
 def _list(env: Mapping[str, str], name: str) -> Tuple[str, ...]:
     return tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
 
@@ -136,7 +151,7 @@ def _tile_url(env: Mapping[str, str], name: str) -> Optional[str]:
     """A tile URL template with {z}, {x} and {y}; `off` for none (the map shows boundaries only)."""
     raw = env.get(name, "").strip()
     if not raw:
-        return DEFAULT_CONSOLE_TILE_URL
+        return DEFAULT_MAP_TILE_URL
     if raw.lower() == "off":
         return None
     url = _url(env, name, ("http", "https"))
@@ -273,6 +288,8 @@ class Settings:
 
     # Geocoding: "offline" (shipped Huế data) or "nominatim" (needs internet)
     geocoder: str = GEOCODERS[0]
+    # Streets with geometry (bot/streets.py), imported from an OSM extract; None or missing: names only
+    street_index: Optional[Path] = None
 
     # Telegram
     telegram_token: Optional[str] = None
@@ -303,7 +320,9 @@ class Settings:
     # Console of operators and agencies (backend/console/)
     console_secret_key: Optional[str] = None  # Fernet key of the session cookies; None: kept under data_dir
     console_idle_minutes: int = 480  # a console session unused this long is over
-    console_tile_url: Optional[str] = DEFAULT_CONSOLE_TILE_URL  # map tiles; None: boundaries only
+    # Maps of the console and the web chat
+    map_tile_url: Optional[str] = DEFAULT_MAP_TILE_URL  # base map tiles; None: boundaries and names only
+    map_tile_attribution: str = DEFAULT_MAP_TILE_ATTRIBUTION  # credit shown on the map, as the tiles' terms ask
 
     # Derived values -------------------------------------------------------------------------
     @property
@@ -434,6 +453,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         lock_lifetime_s=_positive_int(env, "LOCK_LIFETIME_S", 15),
         actions_timeout_s=_seconds(env, "ACTIONS_TIMEOUT_S", 60.0),
         geocoder=_choice(env, "GEOCODER", GEOCODERS),
+        street_index=_street_index(env, data_dir),
         telegram_token=_opt(env, "TELEGRAM_TOKEN"),
         telegram_webhook_secret=_telegram_webhook_secret(env),
         telegram_api_base_url=_telegram_api_base_url(env),
@@ -455,7 +475,8 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         reopen_limit=_positive_int(env, "REOPEN_LIMIT", 1),
         console_secret_key=_fernet_key(env, "CONSOLE_SECRET_KEY"),
         console_idle_minutes=_positive_int(env, "CONSOLE_IDLE_MINUTES", 480),
-        console_tile_url=_tile_url(env, "CONSOLE_TILE_URL"),
+        map_tile_url=_tile_url(env, "MAP_TILE_URL"),
+        map_tile_attribution=env.get("MAP_TILE_ATTRIBUTION", "").strip() or DEFAULT_MAP_TILE_ATTRIBUTION,
     )
     _distinct_ports(settings)
     _lock_outlives_backend_calls(settings)

@@ -16,9 +16,12 @@ import logging
 import math
 import re
 from asyncio import CancelledError
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Optional
+from urllib.parse import urlsplit
 
+import yaml
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -26,7 +29,7 @@ from sanic.response import HTTPResponse
 
 from bot import messages
 from bot.photos import PhotoError
-from bot.settings import get_settings
+from bot.settings import Settings, get_settings
 from channels.limits import InboundLimits, json_body
 from channels.output import native_id, sender_id
 from channels.state import ChannelState, open_state
@@ -50,16 +53,39 @@ _CONTENT_TYPES = {
     ".png": "image/png",
     ".svg": "image/svg+xml",
 }
-# Bot replies are rendered as text, never HTML; the policy is a second fence. Images may come
-# from the backend (another port) and map tiles from OpenStreetMap when online.
-_PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data: blob: http: https:; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
+
+
+def _page_headers(settings: Settings) -> Dict[str, str]:
+    """Bot replies are rendered as text, never HTML; the policy is a second fence. Images come from
+    the page itself, the Open311 server's photos and the map tiles (MAP_TILE_URL), nothing else from
+    anywhere: the page talks to its own origin only."""
+    sources = (settings.map_tile_url or "", settings.effective_backend_public_url, settings.effective_backend_url)
+    # A tile URL with Leaflet's {s} subdomains names a whole family of hosts.
+    hosts = dict.fromkeys(f"{p.scheme}://{p.netloc.replace('{s}', '*')}" for p in map(urlsplit, sources) if p.netloc)
+    return {
+        "Content-Security-Policy": (
+            f"default-src 'self'; img-src 'self' data: blob: {' '.join(hosts)}; "
+            "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+    }
+
+
+@lru_cache(maxsize=1)
+def landmarks_geojson() -> Dict[str, Any]:
+    """The landmarks the assistant knows (bot/data/landmarks.yml) as GeoJSON points, so that a map
+    without tiles still shows places a citizen recognises."""
+    # Imported here: the Rasa server needs only the file's place, not the geocoder.
+    from bot.geocode import LANDMARKS_FILE
+
+    with open(LANDMARKS_FILE, encoding="utf-8") as f:
+        places = yaml.safe_load(f) or []
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": place["name"]},
+         "geometry": {"type": "Point", "coordinates": [place["lon"], place["lat"]]}}
+        for place in places
+    ]}
 
 MSG_BAD_REQUEST = "Yêu cầu không hợp lệ, bạn vui lòng tải lại trang và thử lại."
 MSG_EMPTY = "Bạn vui lòng nhập nội dung tin nhắn."
@@ -176,6 +202,18 @@ class WebChatInput(InputChannel):
         async def static(request: Request, name: str) -> HTTPResponse:
             return await _static_file(name)
 
+        @bp.route("/map.json", methods=["GET"])
+        async def map_settings(request: Request) -> HTTPResponse:
+            # The base map the page draws under the units: MAP_TILE_URL (null: none) and its credit.
+            settings = get_settings()
+            return response.json({"tiles": settings.map_tile_url, "attribution": settings.map_tile_attribution},
+                                 headers={"Cache-Control": "no-cache"})
+
+        @bp.route("/landmarks.geojson", methods=["GET"])
+        async def landmarks(request: Request) -> HTTPResponse:
+            return response.json(landmarks_geojson(), content_type=_CONTENT_TYPES[".geojson"],
+                                 headers={"Cache-Control": "no-cache"})
+
         @bp.route("/webhook", methods=["POST"])
         async def webhook(request: Request) -> HTTPResponse:
             too_large, body = json_body(request.body)
@@ -241,5 +279,5 @@ async def _static_file(name: str) -> HTTPResponse:
     if content_type is None or not path.is_relative_to(STATIC_DIR) or not path.is_file():
         return response.text("Không tìm thấy.", status=404)
     # no-cache: a restarted server with a newer page must never meet an older app.js.
-    headers = {**_PAGE_HEADERS, "Cache-Control": "no-cache"}
+    headers = {**_page_headers(get_settings()), "Cache-Control": "no-cache"}
     return await response.file(path, mime_type=content_type, headers=headers)

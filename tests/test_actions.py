@@ -51,7 +51,8 @@ def photos(*urls) -> Dict[str, Any]:
 
 
 FILLED = {"description": COMPLAINT, "category": "chieu_sang", "category_guess": "chieu_sang",
-          "location": PIN_LOCATION, "photos": ["http://127.0.0.1/media/1.jpg"], "photos_done": True}
+          "location": PIN_LOCATION, "duplicate": "none", "photos": ["http://127.0.0.1/media/1.jpg"],
+          "photos_done": True}
 
 
 # description ---------------------------------------------------------------------------------
@@ -66,6 +67,20 @@ async def test_first_message_is_kept_as_description_and_its_address_looked_up():
     assert slots.get("location") is None
     pending = slots["location_pending"]
     assert pending["query"] == "kiệt 45 Nguyễn Huệ" and "Phường Thuận Hóa" in pending["choices"]
+    assert said == []
+
+
+async def test_first_message_s_unit_counts_even_when_the_address_spans_leave_out_its_prefix():
+    # The NLU may return "Phong Xuân" without its "xã", which alone names no unit (an older
+    # commune's bare name is too generic); the whole message still has it.
+    text = "Đèn đường hỏng ở 45 Nguyễn Huệ, xã Phong Xuân"
+    entities = [INFERRED_LIGHTS, {"entity": "address", "value": "45 Nguyễn Huệ"},
+                {"entity": "address", "value": "Phong Xuân"}]
+    slots, said = await validate(make_tracker(text, "report_issue", entities=entities,
+                                              slots={"category_guess": "chieu_sang"}))
+    pending = slots["location_pending"]
+    assert pending["unit_name"] == "Phường Phong Điền" and not pending.get("choices")
+    assert pending["display"] == "45 Nguyễn Huệ, xã Phong Xuân cũ, nay là phường Phong Điền"
     assert said == []
 
 
@@ -169,6 +184,7 @@ async def test_pin_inside_hue_is_the_location_with_its_ward():
     location = slots["location"]
     assert (location["latitude"], location["longitude"]) == THUAN_HOA
     assert location["unit_name"] == "Phường Thuận Hóa" and location["source"] == "pin"
+    assert location["display"] == "gần Bệnh viện Trung ương Huế, phường Thuận Hóa"  # never bare coordinates
     assert said == []
 
 
@@ -349,8 +365,9 @@ async def test_summary_affirm_confirms():
 
 @pytest.mark.parametrize("field, cleared", [
     ("description", {"description"}),
-    ("category", {"category", "category_guess"}),
-    ("location", {"location", "location_pending", "location_tries"}),  # typing afresh
+    # Another category or place: nearby reports looked up again.
+    ("category", {"category", "category_guess", "duplicate", "duplicate_offer"}),
+    ("location", {"location", "location_pending", "location_tries", "duplicate", "duplicate_offer"}),
     ("photos", {"photos", "photos_done"}),
 ])
 async def test_summary_fix_clears_only_that_field(field, cleared):
@@ -428,10 +445,11 @@ async def test_the_photo_buttons_typed_end_the_photos_not_the_report(typed, misr
     ("gửi", "out_of_scope", {"confirmed": True}),
     ("gui di", "nlu_fallback", {"confirmed": True}),
     ("sửa vị trí", "share_location", {"confirmed": None, "location": None, "location_pending": None,
-                                      "location_tries": None}),
+                                      "location_tries": None, "duplicate": None, "duplicate_offer": None}),
     ("sua anh", "check_status", {"confirmed": None, "photos": None, "photos_done": None}),
     ("Sửa mô tả", "check_status", {"confirmed": None, "description": None}),
-    ("sua loai", "check_status", {"confirmed": None, "category": None, "category_guess": None}),
+    ("sua loai", "check_status", {"confirmed": None, "category": None, "category_guess": None, "duplicate": None,
+                                  "duplicate_offer": None}),
 ])
 async def test_the_summary_buttons_typed_send_or_fix(typed, misread, expected):
     slots, _ = await validate(make_tracker(typed, misread, slots=FILLED, requested="confirmed"))
@@ -593,6 +611,7 @@ async def test_submit_sends_the_report_and_gives_code_and_agency(routing_backend
     await routing_backend.start()
     events, said = await submit()
     assert responses(said) == ["utter_report_sent"]
+    assert said[0]["custom"] == {"report_ended": True}  # the web chat puts its map away
     code = said[0]["report_id"]
     assert REPORT_CODE.fullmatch(code)
     assert said[0]["agency"] and said[0]["agency"] != "đang phân công"
@@ -700,6 +719,7 @@ async def test_cancel_mid_report_forgets_it_and_cancel_outside_says_nothing_to_c
     events, said = await run_action(actions.ActionCancelReport(),
                                     make_tracker("hủy", "cancel", slots=FILLED, requested="photos_done"))
     assert responses(said) == ["utter_cancelled"]
+    assert said[0]["custom"] == {"report_ended": True}  # the web chat puts its map away
     assert events[0]["event"] == "active_loop" and events[0]["name"] is None
     assert {e["name"]: e["value"] for e in events[1:]} == {s: None for s in REPORT_SLOTS}
     _, said = await run_action(actions.ActionCancelReport(), make_tracker("hủy", "cancel", active_loop=None))

@@ -55,3 +55,18 @@ def test_fault_run_counts_no_report_lost_or_stored_twice():
     assert count["duplicates"] == 0 and count["lost"] == 0 and count["errors"] == 0, count
     assert count["stored"] == count["confirmed"], count
     assert figures["fault.last_queued_arrival"]["value"] >= 0
+
+
+@pytest.mark.slow
+def test_notify_part_times_each_state_change_until_it_is_in_the_citizens_inbox():
+    # Two web chat citizens and a notifier reading the feed every 2 s: every change arrives (the run
+    # fails otherwise), and the figures say which interval they were measured with.
+    result = run_module("bench", "--only", "notify", "--notify-citizens", "2", "--notify-interval", "2",
+                        timeout_s=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [f["name"] for f in figures] == ["notify.delivery.p50", "notify.delivery.p95", "notify.delivery.max"]
+    p50, p95, most = (f["value"] for f in figures)
+    assert 0 < p50 <= p95 <= most
+    for figure in figures:
+        assert (figure["unit"], figure["n"], figure["notify_interval_s"]) == ("s", 2, 2.0)

@@ -9,7 +9,7 @@ from aiohttp import web
 from geopy.geocoders import Nominatim
 
 from bot.area import load_area
-from bot.geocode import LANDMARKS_FILE, NOMINATIM_MIN_DELAY_S, Geocoder, describe_point, parse_coordinates
+from bot.geocode import LANDMARKS_FILE, NOMINATIM_MIN_DELAY_S, Geocoder, parse_coordinates
 from bot.settings import Settings
 from tests.support.places import DA_NANG, THUAN_HOA
 from tests.support.servers import free_port
@@ -84,10 +84,10 @@ def test_typed_coordinates_outside_hue(geocoder):
 
 
 @pytest.mark.parametrize("text, unit, display", [
-    ("kiet 5 Ngo Duc Ke, p. Vinh Ninh", "Thuận Hóa", "kiet 5 Ngô Đức Kế, phường Thuận Hóa"),
+    ("kiet 5 Ngo Duc Ke, p. Vinh Ninh", "Thuận Hóa", "kiet 5 Ngô Đức Kế, phường Vĩnh Ninh cũ, nay là phường Thuận Hóa"),
     ("kiệt 45 Nguyễn Huệ, phường Thuận Hóa, TP Huế", "Thuận Hóa", "kiệt 45 Nguyễn Huệ, phường Thuận Hóa"),
-    ("phuong vinh ninh", "Thuận Hóa", "phường Thuận Hóa"),
-    ("Phường Phường Đúc", "Thuận Hóa", "phường Thuận Hóa"),
+    ("phuong vinh ninh", "Thuận Hóa", "phường Vĩnh Ninh cũ, nay là phường Thuận Hóa"),
+    ("Phường Phường Đúc", "Thuận Hóa", "phường Đúc cũ, nay là phường Thuận Hóa"),
     ("123 Nguyễn Tất Thành, phường Thanh Thủy", "Thanh Thủy", "123 Nguyễn Tất Thành, phường Thanh Thủy"),
     ("thon 3, xa Phu Vinh", "Phú Vinh", "thon 3, xã Phú Vinh"),
 ])
@@ -159,9 +159,12 @@ async def test_nominatim_is_asked_at_most_once_a_second(aiohttp_server):
     assert query["q"] == "kiệt 45 Nguyễn Huệ" and query["bounded"] == "1" and query["countrycodes"] == "vn"
 
 
-def test_describe_point():
-    place = describe_point(*THUAN_HOA)
-    assert place.display == "16.46370, 107.59090 (phường Thuận Hóa)"
+def test_describe_point(geocoder):
+    place = geocoder.describe_point(*THUAN_HOA)
+    # No street index here: the nearest landmark within a short walk, else the unit alone.
+    assert place.display == "gần Bệnh viện Trung ương Huế, phường Thuận Hóa"
     assert place.precise and place.unit.name == "Thuận Hóa"
-    assert describe_point(16.75, 107.19) is None  # Quảng Trị
-    assert describe_point(*DA_NANG) is None
+    assert geocoder.describe_point(16.4697, 107.579).display == "gần Đại Nội (Hoàng thành Huế), phường Phú Xuân"
+    assert geocoder.describe_point(16.44, 107.56).display == "phường Thủy Xuân"
+    assert geocoder.describe_point(16.75, 107.19) is None  # Quảng Trị
+    assert geocoder.describe_point(*DA_NANG) is None

@@ -25,7 +25,7 @@ from bot.settings import Settings
 from ..appkeys import SESSIONS
 from . import security, views
 from .accounts import Identity
-from .keys import LIMITS, TEMPLATES, TILE_URL
+from .keys import LIMITS, TEMPLATES, TILE_ATTRIBUTION, TILE_URL
 
 HERE = Path(__file__).resolve().parent
 PREFIX = "/console/"
@@ -44,7 +44,8 @@ def setup(app: web.Application, settings: Settings) -> None:
     security.setup(app, settings, lambda: app[SESSIONS], _in_console)
     app.middlewares.append(_pages(settings))
     app[LIMITS] = security.LoginLimits()
-    app[TILE_URL] = settings.console_tile_url or ""
+    app[TILE_URL] = settings.map_tile_url or ""
+    app[TILE_ATTRIBUTION] = settings.map_tile_attribution
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), app_key=TEMPLATES)
     add = app.router
     add.add_get(PREFIX.rstrip("/"), _to_console)
@@ -68,7 +69,7 @@ async def _to_console(request: web.Request) -> web.Response:
 
 def _pages(settings: Settings) -> Middleware:
     idle_s = settings.console_idle_minutes * 60
-    tiles = urlsplit(settings.console_tile_url or "")
+    tiles = urlsplit(settings.map_tile_url or "")
     media = urlsplit(settings.effective_backend_public_url)
     images = " ".join(f"{p.scheme}://{p.netloc}" for p in (tiles, media) if p.netloc)
     policy = (f"default-src 'self'; img-src 'self' data: blob: {images}; style-src 'self'; script-src 'self'; "

@@ -28,7 +28,7 @@ from ..queries import Refused, WrongAgency, change_state, get_report, reassign, 
 from ..schema import Report
 from . import accounts, listing, security
 from .accounts import Identity
-from .keys import LIMITS, TEMPLATES, TILE_URL
+from .keys import LIMITS, TEMPLATES, TILE_ATTRIBUTION, TILE_URL
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ async def render(request: web.Request, template: str, context: Dict[str, Any], s
         "csrf_token": security.csrf_token(await get_session(request)),
         "csrf_field": security.CSRF_FIELD,
         "tile_url": request.app[TILE_URL],
+        "tile_attribution": request.app[TILE_ATTRIBUTION],
         "static": lambda path: f"/console/static/{path}",
     }
     return aiohttp_jinja2.render_template(template, request, {**common, **context}, status=status,

@@ -46,14 +46,14 @@ class CategoryClassifier(textmodel.TextModelComponent, EntityExtractorMixin):
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = training_data.intent_examples
-        return self.train_on([textmodel.normalized_text(m) for m in examples],
+        return self.train_on([textmodel.focused(textmodel.normalized_text(m)) for m in examples],
                              [category_of(m) or NONE_LABEL for m in examples])
 
     def predict(self, message: Message) -> Optional[Dict[str, Any]]:
         """The most likely category with its probability, or None when there is none to infer."""
         if self._model is None:
             return None
-        probabilities = self._model.predict_proba([textmodel.normalized_text(message)])[0]
+        probabilities = self._model.predict_proba([textmodel.focused(textmodel.normalized_text(message))])[0]
         best = int(probabilities.argmax())
         label = self._model.classes_[best]
         if label == NONE_LABEL or probabilities[best] < self._config["min_confidence"]:

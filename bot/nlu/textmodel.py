@@ -23,25 +23,48 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 MODEL_FILE = "model.joblib"
 
 
-ADDRESS_TOKEN = "diachi"
+# Entity spans each replaced by one placeholder word: what a message is about does not depend on
+# which street it names or which report code it types ("PA999999" alone must read like the codes
+# seen in training), and "cháy nhà ở <address>" must not look like a bare address.
+PLACEHOLDERS = {"address": "diachi", "report_id": "maphananh"}
 
 
 def normalized_text(message: Message) -> str:
-    """The message as the tokenizer normalised it (folded, teencode expanded), each address span
-    replaced by one placeholder word: what a message is about does not depend on which street it
-    names, and "cháy nhà ở <address>" must not look like a bare address."""
+    """The message as the tokenizer normalised it (folded, teencode expanded), each address or
+    report-code span replaced by its placeholder word (PLACEHOLDERS)."""
     tokens = message.get(f"{TEXT}_tokens") or []
     if not tokens:
         return (message.get(TEXT) or "").lower()
-    spans = [(e["start"], e["end"]) for e in message.get(ENTITIES) or [] if e.get("entity") == "address"]
+    spans = [(e["start"], e["end"], PLACEHOLDERS[e["entity"]])
+             for e in message.get(ENTITIES) or [] if e.get("entity") in PLACEHOLDERS]
     words: List[str] = []
     for token in tokens:
-        if any(start <= token.start and token.end <= end for start, end in spans):
-            if not words or words[-1] != ADDRESS_TOKEN:
-                words.append(ADDRESS_TOKEN)
-        else:
+        placeholder = next((word for start, end, word in spans if start <= token.start and token.end <= end), None)
+        if placeholder is None:
             words.append(token.text)
+        elif not words or words[-1] != placeholder:
+            words.append(placeholder)
     return " ".join(words)
+
+
+# Words with which a citizen naming two problems says which one matters (folded, as the tokenizer
+# writes them), and words that start a side remark after it.
+FOCUS_CUES = ("quan trong nhat", "quan trong hon", "nghiem trong nhat", "nghiem trong hon", "chu yeu la",
+              "cai chinh la", "gap nhat", "dang lo nhat", "lo nhat la")
+FOCUS_ENDS = ("ngoai ra", "con nua", "voi lai")
+
+
+def focused(text: str) -> str:
+    """The part of a normalised message the citizen says matters most ("…nhưng quan trọng nhất là
+    <this>"), or the whole message: a complaint about two things is filed under the one stressed."""
+    lowered = text.lower()
+    starts = [lowered.rfind(cue) + len(cue) for cue in FOCUS_CUES if cue in lowered]
+    if not starts:
+        return text
+    start = max(starts)
+    ends = [i for i in (lowered.find(end, start) for end in FOCUS_ENDS) if i >= 0]
+    part = text[start:min(ends)] if ends else text[start:]
+    return part.strip(" ,.") or text
 
 
 def build_model(c: float) -> Pipeline:

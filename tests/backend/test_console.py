@@ -183,7 +183,7 @@ def test_the_cookie_key_is_made_once_kept_private_and_settable(tmp_path):
     assert security.secret_key(load_settings({"CONSOLE_SECRET_KEY": given, "DATA_DIR": str(tmp_path)})) == given
 
 
-@pytest.mark.parametrize("env", [{"CONSOLE_SECRET_KEY": "not-a-key"}, {"CONSOLE_TILE_URL": "https://tiles.example/a.png"},
+@pytest.mark.parametrize("env", [{"CONSOLE_SECRET_KEY": "not-a-key"}, {"MAP_TILE_URL": "https://tiles.example/a.png"},
                                  {"CONSOLE_IDLE_MINUTES": "0"}])
 def test_unusable_console_settings_stop_the_start(env):
     with pytest.raises(SettingsError, match=next(iter(env))):
@@ -191,8 +191,8 @@ def test_unusable_console_settings_stop_the_start(env):
 
 
 def test_tiles_can_be_turned_off():
-    assert load_settings({"CONSOLE_TILE_URL": "off"}).console_tile_url is None
-    assert "{z}" in (load_settings({}).console_tile_url or "")
+    assert load_settings({"MAP_TILE_URL": "off"}).map_tile_url is None
+    assert "{z}" in (load_settings({}).map_tile_url or "")
 
 
 async def test_malformed_requests_get_a_page_never_a_500(console):

@@ -40,7 +40,7 @@ def backend(data_dir, monkeypatch) -> Iterator[str]:
     assert cli.main(["add", "ioc.lan", "--role", "operator"]) == 0
     loop = BackgroundLoop()
     server = RoutingBackend(data_dir)
-    server.settings = dataclasses.replace(server.settings, console_tile_url=DEAD_TILES)
+    server.settings = dataclasses.replace(server.settings, map_tile_url=DEAD_TILES)
     loop.run(server.start())
     base = server.settings.effective_backend_public_url
     reports = [("moi_truong", PHU_XUAN, "Rác thải chất đống trước chợ"),

@@ -1,7 +1,8 @@
 """The whole stack (`make run`'s processes, the notifier among them) with the Telegram and Zalo
-stand-ins: an operator changes the state of a report filed on a chat channel, and its citizen
-hears of it there, once, even after the notifier is restarted; a Zalo citizen silent too long
-(Zalo refuses free messages) is recorded as not told, and told once they write again."""
+stand-ins: an operator changes the state of a report filed on a chat channel or the web chat, and
+its citizen hears of it there (the web chat page in its inbox), once, even after the notifier is
+restarted; a Zalo citizen silent too long (Zalo refuses free messages) is recorded as not told,
+and told once they write again."""
 from __future__ import annotations
 
 import os
@@ -13,9 +14,11 @@ import requests
 
 from bot import notices
 from bot.settings import DEV_OPERATOR_KEY
+from tests.support.conversation import WebChatCitizen
 from tests.support.platforms import Platforms, telegram_citizen, zalo_citizen
 from tests.support.servers import eventually
 from tests.support.stack import Stack, running_stack
+from tests.webchat.test_webchat_browser import ChatPage, browser  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -62,6 +65,47 @@ async def test_a_state_change_reaches_the_telegram_citizen_once_across_a_notifie
     await eventually(lambda: feed_reads_since_restart(stack, first) >= 2, "the restarted notifier reading the feed",
                      timeout_s=6 * INTERVAL_S + 30)
     assert len(texts()) == 1, citizen.transcript
+
+
+async def test_a_state_change_reaches_the_web_chat_page_once_across_a_notifier_restart(stack):
+    citizen = WebChatCitizen(stack)
+    code = await citizen.file_report()
+    change_state(stack, code, "resolved", "Đã thay bóng đèn mới")
+
+    texts = lambda: told(citizen.bot_texts(), code, "Đã thay bóng đèn mới")  # noqa: E731
+    [text] = await eventually(texts, "the change in the page's inbox", timeout_s=3 * INTERVAL_S + 20)
+    assert text == (f"Phản ánh {code} của bạn có cập nhật mới: đã xử lý xong.\n"
+                    "Ghi chú của đơn vị xử lý: Đã thay bóng đèn mới")
+    # Then the page asks, with its buttons, whether it is really fixed.
+    asked = lambda: [r for r in citizen.shown if "khắc phục thật" in (r.get("text") or "")]  # noqa: E731
+    [question] = await eventually(asked, "the question in the page's inbox", timeout_s=30)
+    assert [b["title"] for b in question["buttons"]] == ["✅ Đã khắc phục", "❌ Chưa khắc phục"]
+
+    first = stack.pid_of("bot.notifier")
+    os.kill(first, signal.SIGTERM)  # make run starts it again
+    await eventually(lambda: feed_reads_since_restart(stack, first) >= 2, "the restarted notifier reading the feed",
+                     timeout_s=6 * INTERVAL_S + 30)
+    assert len(texts()) == 1 and len(asked()) == 1, citizen.transcript
+
+
+@pytest.mark.browser
+async def test_a_state_change_appears_on_the_citizens_open_page(stack, browser):  # noqa: F811 (the fixture)
+    citizen = WebChatCitizen(stack)
+    code = await citizen.file_report()
+    page = ChatPage(browser, stack.webchat_url, timeout=3 * INTERVAL_S + 30)
+    # The page of the citizen who filed it (its id is kept in the browser's storage).
+    browser.execute_script("localStorage.setItem('hue-webchat-sender', arguments[0])", citizen.sender)
+    browser.set_window_size(390, 844)
+    browser.refresh()
+    note = "Công nhân đang thay bóng đèn"
+    change_state(stack, code, "in_progress", note)
+
+    try:
+        page.wait.until(lambda _: told(page.bot_texts(), code, note), "waiting for the change on the page")
+    finally:
+        page.screenshot("webchat-state-change.png")
+    [shown] = told(page.bot_texts(), code, note)
+    assert "đang xử lý" in shown
 
 
 def feed_reads_since_restart(stack: Stack, old_pid: int) -> int:

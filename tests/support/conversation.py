@@ -5,14 +5,17 @@
     assert "Chiếu sáng công cộng" in text(replies)
 
     code = await TelegramCitizen(stack, api, SECRET).file_report()   # a whole report, driven
+    code = await WebChatCitizen(stack).file_report()                 # the same through the web chat's routes
 """
 from __future__ import annotations
 
 import asyncio
 import re
+import time
 import uuid
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
+import aiohttp
 import pytest
 import requests
 
@@ -50,7 +53,8 @@ class Citizen:
         photo, send); the code the assistant gave."""
         for message in (COMPLAINT, "/affirm"):
             self.say(message)
-        self.pin(THUAN_HOA)
+        if offers_to_follow(self.pin(THUAN_HOA)):
+            self.say("/affirm")  # the same street light reported before: this one is sent all the same
         self.say("/deny")
         replies = self.say("/affirm")
         code = REPORT_CODE.search(text(replies))
@@ -66,6 +70,12 @@ def text(replies: Replies) -> str:
 def payloads(replies: Replies) -> List[str]:
     """The payloads of every button offered."""
     return [b["payload"] for r in replies for b in r.get("buttons") or []]
+
+
+def offers_to_follow(replies: Replies) -> List[str]:
+    """The codes of the nearby reports the assistant offers to follow (bot/duplicates.py)."""
+    return [match.group(1) for payload in payloads(replies)
+            if (match := re.match(r'^/inform\{"report_id":"(PA\d{6})"\}$', payload))]
 
 
 class ChatCitizen:
@@ -199,3 +209,53 @@ class ZaloCitizen(ChatCitizen):
     async def yes(self) -> None:
         [number] = re.findall(r"^(\d+)\. ✅", self.last_text(), flags=re.M)
         await self._post("user_send_text", number, text=number)
+
+
+class WebChatCitizen(ChatCitizen):
+    """The web chat page, through its own routes (`/webhooks/web/`): what it shows is the replies
+    to its requests, then what it fetched from its inbox (messages sent unprompted, each handed
+    out once)."""
+
+    INBOX_EVERY_S = 0.5  # the page asks every 5 s; a test need not wait that long, nor ask 50 times a second
+
+    def __init__(self, stack: Stack) -> None:
+        super().__init__(stack, secret="")  # the page signs nothing
+        self.sender = uuid.uuid4().hex  # the shape of the page's own id (app.js)
+        self.shown: Replies = []
+        self.inbox_read_at = 0.0
+
+    def bot_texts(self) -> List[str]:
+        if time.monotonic() - self.inbox_read_at >= self.INBOX_EVERY_S:
+            self.inbox_read_at = time.monotonic()
+            answer = requests.get(f"{self.stack.webchat_url}inbox", params={"sender": self.sender}, timeout=10)
+            assert answer.status_code == 200, answer.text
+            self.shown += answer.json()
+        return [reply["text"] for reply in self.shown if reply.get("text")]
+
+    async def _post(self, what: str, route: str, **body: Any) -> None:
+        async def send(n: int) -> int:
+            async with aiohttp.ClientSession() as http:
+                async with http.post(f"{self.stack.webchat_url}{route}", **body) as response:
+                    if response.status == 200:
+                        self.shown += await response.json()
+                    return response.status
+
+        await self._exchange(what, send)
+
+    async def say(self, words: str) -> None:
+        await self._post(words, "webhook", json={"sender": self.sender, "message": words})
+
+    async def pin(self, lat: float, lon: float) -> None:
+        location = {"latitude": lat, "longitude": lon}
+        await self._post("(pin)", "webhook", json={"sender": self.sender, "location": location})
+
+    async def photo(self, data: bytes) -> None:
+        form = aiohttp.FormData({"sender": self.sender})
+        form.add_field("file", data, filename="e2e.jpg", content_type="image/jpeg")
+        await self._post("(photo)", "photo", data=form)
+
+    async def yes(self) -> None:
+        # A chip sends its payload as the message (app.js).
+        offered = next(reply["buttons"] for reply in reversed(self.shown) if reply.get("buttons"))
+        [button] = [b for b in offered if b["payload"] == "/affirm"]
+        await self._post(f"[{button['title']}]", "webhook", json={"sender": self.sender, "message": "/affirm"})

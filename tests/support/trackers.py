@@ -18,7 +18,7 @@ from tests.support.places import THUAN_HOA
 DOMAIN = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
 SENDER = "telegram:4242"
 # The `location` slot once the citizen dropped a pin in Phường Thuận Hóa (bot/report.py).
-PIN_LOCATION = {"display": "16.46370, 107.59090 (phường Thuận Hóa)", "latitude": THUAN_HOA[0],
+PIN_LOCATION = {"display": "gần Bệnh viện Trung ương Huế, phường Thuận Hóa", "latitude": THUAN_HOA[0],
                 "longitude": THUAN_HOA[1], "unit_code": "19789", "unit_name": "Phường Thuận Hóa",
                 "source": "pin"}
 

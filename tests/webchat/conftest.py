@@ -26,6 +26,10 @@ class ReportScript:
         asked = self.asked.get(to)
         if text == "boom":
             raise RuntimeError("the assistant crashed")
+        if text == "hủy":
+            self.asked.pop(to, None)
+            return [{"text": "Đã hủy, phản ánh chưa được gửi. Khi cần, bạn cứ nhắn mình.",
+                     "custom": {"report_ended": True}}]
         if text == "/share_location":
             self.asked[to] = "photos"
             return [{"text": "Bạn có ảnh hiện trường không? Gửi ảnh hoặc bấm \"Bỏ qua\".",
@@ -42,11 +46,11 @@ class ReportScript:
                                  {"title": "❌ Hủy", "payload": "/cancel"}]}]
         if asked == "category" and text == "/affirm":
             self.asked[to] = "location"
-            return [{"text": "Vấn đề ở đâu ạ? Bạn gửi vị trí hoặc gõ địa chỉ."},
-                    {"custom": {"request_location": True}}]
+            return [{"text": "Vấn đề ở đâu ạ? Bạn gửi vị trí hoặc gõ địa chỉ.", "custom": {"request_location": True}}]
         if asked == "summary" and text == "/affirm":
             self.asked.pop(to)
-            return [{"text": f"✅ Đã gửi phản ánh. Mã phản ánh của bạn: {REPORT_CODE}."}]
+            return [{"text": f"✅ Đã gửi phản ánh. Mã phản ánh của bạn: {REPORT_CODE}.",
+                     "custom": {"report_ended": True}}]
         self.asked[to] = "category"
         return [{"text": "Mình hiểu đây là phản ánh về: Chiếu sáng công cộng. Đúng không ạ?",
                  "buttons": [{"title": "✅ Đúng", "payload": "/affirm"},

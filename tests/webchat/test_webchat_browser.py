@@ -1,8 +1,9 @@
 """The web chat page in headless Chromium: a citizen completes a report with a place and a photo.
 
-Once against the scripted assistant (proves the page: chips, the map opening by itself, a click
-on the map, the browser's position, a photo), once against the real stack started as `make run`
-starts it (proves the whole path down to the report code from the backend).
+Once against the scripted assistant (proves the page: chips, the map offered by the location
+question, a click on the map, the browser's position, a photo), once against the real stack started
+as `make run` starts it (proves the whole path down to the report code from the backend). The map's
+behaviour at phone and desktop sizes, with tiles from a local stand-in and without, is at the end.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
+from aiohttp import web
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
@@ -18,10 +21,12 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from bot.settings import PROJECT_ROOT
+from bot.geocode import LANDMARKS_FILE
+from bot.settings import PROJECT_ROOT, get_settings
 from tests.support.conversation import COMPLAINT, REPORT_CODE
-from tests.support.images import jpeg
+from tests.support.images import image, jpeg
 from tests.support.places import THUAN_HOA
+from tests.support.servers import BackgroundLoop, free_port, serve
 from tests.support.services import CHROMEDRIVER, CHROMIUM
 from tests.support.stack import running_stack
 
@@ -107,7 +112,7 @@ class ChatPage:
         if not self.map_open():
             self.find("#location-button").click()
         # Leaflet has drawn the units once their paths are in the map.
-        self._until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#map path.leaflet-interactive")) == 40,
+        self._until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#map path.unit")) == 40,
                     "the map of Huế's units")
 
     def use_my_position(self) -> str:
@@ -144,7 +149,8 @@ def test_page_completes_a_report_with_the_scripted_assistant(webchat, page_url, 
         page.say(COMPLAINT)
         assert page.find(".msg.bot img").get_attribute("naturalWidth") != "0"  # bot `image` shown
         page.click_chip("Đúng")
-        assert page.map_open(), "custom.request_location must open the map by itself"
+        assert not page.map_open(), "on a phone the map waits until the citizen asks for it"
+        page.click_chip("Chọn trên bản đồ")
         page.open_map()
 
         page.find("#map").click()  # the middle of the fitted map is inside some unit of Huế
@@ -245,3 +251,143 @@ def test_report_end_to_end_on_the_real_stack(real_stack, browser, tmp_path):
     [photo_url] = report["media_urls"]
     photo = requests.get(photo_url, timeout=10)
     assert photo.status_code == 200 and photo.content.startswith(b"\xff\xd8")
+
+
+# The map at phone and desktop sizes ---------------------------------------------------------
+
+SIZES = {"phone": (390, 844), "desktop": (1280, 900)}
+TILE_CREDIT = "Bản đồ nền thử nghiệm"
+
+
+@pytest.fixture(params=list(SIZES))
+def sized_browser(request, tmp_path):
+    options = Options()
+    options.binary_location = CHROMIUM
+    width, height = SIZES[request.param]
+    for flag in FLAGS + [f"--user-data-dir={tmp_path / 'chromium'}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    # The exact viewport (a headless window's size includes its frame and has a minimum width).
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": request.param == "phone"})
+    driver.size_name = request.param
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def tile_server(monkeypatch):
+    """A stand-in tile server on a free port (one green PNG for every tile), named by MAP_TILE_URL;
+    its `requested` tile paths."""
+    requested = []
+    tile = image("PNG", (256, 256), (170, 215, 160))
+
+    async def serve_tile(request: web.Request) -> web.Response:
+        requested.append(request.path)
+        return web.Response(body=tile, content_type="image/png")
+
+    app = web.Application()
+    app.router.add_get("/{z}/{x}/{y}.png", serve_tile)
+    loop = BackgroundLoop()
+    runner, url = loop.run(serve(app))
+    monkeypatch.setenv("MAP_TILE_URL", url + "/{z}/{x}/{y}.png")
+    monkeypatch.setenv("MAP_TILE_ATTRIBUTION", TILE_CREDIT)
+    get_settings.cache_clear()
+    yield requested
+    loop.run(runner.cleanup())
+    loop.close()
+
+
+def box(driver, css: str) -> dict:
+    return driver.execute_script("const r = document.querySelector(arguments[0]).getBoundingClientRect();"
+                                 "return {top: r.top, bottom: r.bottom, left: r.left, right: r.right};", css)
+
+
+def latest_message_in_view(driver) -> bool:
+    """The newest message is whole inside the chat's visible area, and not under the map."""
+    log, last = box(driver, "#log"), box(driver, "#log > :last-child")
+    inside = log["top"] <= last["top"] and last["bottom"] <= log["bottom"] + 1
+    panel = driver.find_element(By.ID, "map-panel")
+    if panel.is_displayed():
+        area = box(driver, "#map-panel")
+        inside = inside and (last["bottom"] <= area["top"] + 1 or last["right"] <= area["left"] + 1)
+    return inside
+
+
+def test_the_map_with_tiles_opens_when_asked_and_closes_when_done(webchat, page_url, tile_server, sized_browser):
+    driver, size = sized_browser, sized_browser.size_name
+    page = ChatPage(driver, page_url, timeout=20)
+    height = driver.execute_script("return window.innerHeight")
+    assert height == SIZES[size][1]
+    assert not page.map_open()  # closed at first, at every size
+    page.say(COMPLAINT)
+    page.click_chip("Đúng")
+    if size == "phone":
+        assert not page.map_open(), "on a phone the location question offers the map, never opens it"
+        page.click_chip("Chọn trên bản đồ")
+    page.open_map()
+    page._until(lambda d: d.find_elements(By.CSS_SELECTOR, "#map img.leaflet-tile-loaded"), "a tile")
+    assert tile_server, "the tiles come from MAP_TILE_URL"
+    assert TILE_CREDIT in page.find(".leaflet-control-attribution").text
+    assert not page.find("#map-note").is_displayed()  # tiles: nothing to apologise for
+    assert latest_message_in_view(driver), "the question must stay visible beside or above the map"
+    assert "Vấn đề ở đâu" in page.bot_texts()[-1]
+    if size == "phone":
+        panel = box(driver, "#map-panel")
+        assert panel["bottom"] - panel["top"] <= height / 2 + 1, "the map takes half the screen at most"
+    else:
+        assert box(driver, "#map-panel")["left"] >= box(driver, "#log")["right"] - 1, "beside the chat"
+    page.screenshot(f"webchat-map-{size}-tiles.png")
+
+    page.find("#map").click()
+    page.send_pin()
+    assert page.map_open() == (size == "desktop"), "a phone gets its screen back once the place is sent"
+    assert latest_message_in_view(driver)
+    page.screenshot(f"webchat-map-{size}-place-sent.png")
+
+    page.click_chip("Bỏ qua")
+    page.click_chip("Gửi")
+    page.report_code()
+    assert not page.map_open(), "the report is sent: the map has done its work"
+    page.find("#location-button").click()
+    assert not driver.find_elements(By.CSS_SELECTOR, "#map .leaflet-marker-icon"), "no stale pin of the sent report"
+    assert not page.find("#map-send").is_enabled()
+    page.screenshot(f"webchat-map-{size}-report-sent.png")
+
+
+def test_the_map_closes_when_the_report_is_cancelled(webchat, page_url, tile_server, sized_browser):
+    page = ChatPage(sized_browser, page_url, timeout=20)
+    page.say(COMPLAINT)
+    page.click_chip("Đúng")
+    if not page.map_open():
+        page.click_chip("Chọn trên bản đồ")
+    page.open_map()
+    page.find("#map").click()  # a pin chosen, then the citizen gives up
+    page.say("hủy")
+    assert not page.map_open()
+    assert latest_message_in_view(sized_browser)
+    assert "Đã hủy" in page.bot_texts()[-1]
+    page.screenshot(f"webchat-map-{sized_browser.size_name}-cancelled.png")
+
+
+def test_without_tiles_the_map_shows_names_to_find_a_place_by(webchat, page_url, monkeypatch, sized_browser):
+    monkeypatch.setenv("MAP_TILE_URL", f"http://127.0.0.1:{free_port()}/{{z}}/{{x}}/{{y}}.png")  # nothing listens
+    get_settings.cache_clear()
+    page = ChatPage(sized_browser, page_url, timeout=20)
+    page.open_map()
+    page._until(lambda d: d.find_element(By.ID, "map-note").is_displayed(), "the note that the base map is missing")
+    assert "bản đồ nền" in page.find("#map-note").text
+    landmarks = len(yaml.safe_load(LANDMARKS_FILE.read_text(encoding="utf-8")))
+    page._until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".place-label")) == landmarks, "the landmarks")
+    page.screenshot(f"webchat-map-{sized_browser.size_name}-no-tiles.png")
+    shown = [e for e in sized_browser.find_elements(By.CSS_SELECTOR, ".map-label span") if e.is_displayed()]
+    assert len(shown) >= 10, "the units' names are written on the map"
+    boxes = [e.rect for e in shown]
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+                if a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"]
+                and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]], "names piled on each other"
+    # Closer in (the phone's position, in the city), the landmarks' names show too.
+    page.use_my_position()
+    page._until(lambda d: any(e.is_displayed() for e in d.find_elements(By.CSS_SELECTOR, ".place-label span")),
+                "a landmark's name")
+    page.screenshot(f"webchat-map-{sized_browser.size_name}-no-tiles-zoomed.png")

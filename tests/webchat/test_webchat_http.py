@@ -163,6 +163,33 @@ def test_units_map_has_the_40_units(page_url):
     assert all(f["properties"]["name"].startswith(("Phường ", "Xã ")) for f in units["features"])
 
 
+def test_the_page_gets_its_base_map_from_map_tile_url(page_url, monkeypatch):
+    assert requests.get(page_url + "map.json").json() == {
+        "tiles": "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "attribution": "© OpenStreetMap contributors"}
+    monkeypatch.setenv("MAP_TILE_URL", "https://{s}.tiles.example.vn/hue/{z}/{x}/{y}.png")
+    monkeypatch.setenv("MAP_TILE_ATTRIBUTION", "© Sở Xây dựng Huế")
+    get_settings.cache_clear()
+    assert requests.get(page_url + "map.json").json() == {
+        "tiles": "https://{s}.tiles.example.vn/hue/{z}/{x}/{y}.png", "attribution": "© Sở Xây dựng Huế"}
+    # The tile host may serve the page images, and nothing else: the page talks to its own origin.
+    policy = dict(part.strip().split(" ", 1) for part in
+                  requests.get(page_url).headers["Content-Security-Policy"].split(";"))
+    assert "https://*.tiles.example.vn" in policy["img-src"].split()
+    assert "tile.openstreetmap.org" not in policy["img-src"] and "https:" not in policy["img-src"].split()
+    assert policy["connect-src"] == "'self'" and policy["default-src"] == "'self'"
+    monkeypatch.setenv("MAP_TILE_URL", "off")
+    get_settings.cache_clear()
+    assert requests.get(page_url + "map.json").json()["tiles"] is None
+
+
+def test_landmarks_for_a_map_without_tiles(page_url):
+    res = requests.get(page_url + "landmarks.geojson")
+    assert res.headers["Content-Type"].startswith("application/geo+json")
+    places = {f["properties"]["name"]: f["geometry"]["coordinates"] for f in res.json()["features"]}
+    assert places["chợ Đông Ba"] == [107.5885, 16.4725]  # GeoJSON: longitude first
+    assert "ga Huế" in places
+
+
 @pytest.mark.parametrize("path", ["static/vendor/leaflet/LICENSE", "static/nope.js", "static/%2e%2e/%2e%2e/webchat.py"])
 def test_nothing_else_is_served(page_url, path):
     assert requests.get(page_url + path).status_code == 404

@@ -11,7 +11,10 @@
   map.setView([16.4637, 107.5909], 12);
   const tileUrl = element.dataset.tiles;
   if (tileUrl) {
-    const tiles = L.tileLayer(tileUrl, { maxZoom: 19, attribution: "© OpenStreetMap" });
+    // Leaflet reads an attribution as HTML; the configured one is plain text.
+    const credit = document.createElement("span");
+    credit.textContent = element.dataset.attribution || "";
+    const tiles = L.tileLayer(tileUrl, { maxZoom: 19, attribution: credit.innerHTML });
     tiles.once("tileerror", () => { map.removeLayer(tiles); note.hidden = false; });
     tiles.addTo(map);
   } else {

@@ -1,5 +1,5 @@
-// Web chat page: talks to /webhooks/web/webhook, /webhooks/web/photo and /webhooks/web/inbox
-// (relative URLs).
+// Web chat page: talks to /webhooks/web/webhook, /webhooks/web/photo and /webhooks/web/inbox,
+// and reads the map's settings (map.json) and landmarks (landmarks.geojson) (relative URLs).
 "use strict";
 
 (function () {
@@ -12,6 +12,9 @@
     noGps: "Không lấy được vị trí hiện tại. Bạn vui lòng chạm vào bản đồ để chọn.",
     outside: "Điểm này nằm ngoài địa bàn thành phố Huế.",
     pickedLocation: "Vị trí đã chọn trên bản đồ",
+    pickOnMap: "🗺️ Chọn trên bản đồ",
+    tapToPick: "Chạm vào bản đồ để chọn nơi xảy ra sự việc.",
+    noTiles: "Không tải được bản đồ nền: bản đồ chỉ có ranh giới, tên phường, xã và các địa danh.",
     typing: "Trợ lý đang trả lời…",
     photoSent: "(ảnh đã gửi)",
   };
@@ -29,6 +32,9 @@
   const panel = $("map-panel");
   const hint = $("map-hint");
   const sendPick = $("map-send");
+  const app = document.querySelector(".app");
+  // Wide enough for the map beside the chat (style.css's breakpoint): there it opens by itself.
+  const wide = window.matchMedia("(min-width: 64rem)");
   const sender = senderId();
   let busy = false;
 
@@ -88,9 +94,27 @@
     group.scrollIntoView({ block: "end" });
   }
 
+  // The location question's offer of the map: opens it here, sends nothing.
+  function mapChip() {
+    const group = document.createElement("div");
+    group.className = "chips";
+    const chip = document.createElement("button");
+    chip.type = "button";
+    chip.className = "chip map-chip";
+    chip.dataset.action = "map";
+    chip.textContent = TEXT.pickOnMap;
+    group.appendChild(chip);
+    log.appendChild(group);
+    group.scrollIntoView({ block: "end" });
+  }
+
   // Delegated, so that chips restored from the saved log work too.
   log.addEventListener("click", async (event) => {
     const chip = event.target.closest(".chip");
+    if (chip && chip.dataset.action === "map") {
+      openMap();
+      return;
+    }
     if (!chip || chip.disabled || busy) return;
     const group = chip.parentElement;
     setGroupEnabled(group, false);
@@ -110,7 +134,16 @@
       if (m.text) bubble("bot", m.text);
       if (m.image) bubble("bot", image(m.image, "Ảnh từ trợ lý"));
       if (m.buttons && m.buttons.length) chips(m.buttons);
-      if (m.custom && m.custom.request_location) openMap();
+      // The assistant's signals (custom): it asks for the place; the report is over (sent,
+      // kept for later, refused or cancelled), so the map and its pin have done their work.
+      if (m.custom && m.custom.request_location) {
+        mapChip();
+        if (wide.matches) openMap();
+      }
+      if (m.custom && m.custom.report_ended) {
+        closeMap();
+        forgetPick();
+      }
     }
   }
 
@@ -247,56 +280,147 @@
   let units = null;
   let marker = null;
   let picked = null;
+  // Without tiles, the names a citizen can find their way by: units' and landmarks' labels.
+  const names = [];
+  let fallback = false;
 
   $("location-button").addEventListener("click", () => (panel.hidden ? openMap() : closeMap()));
   $("map-close").addEventListener("click", closeMap);
 
+  // On a phone the map takes the lower half of the screen, so the chat above it shrinks: its
+  // newest lines (the question, a warning) are brought back into view.
   function openMap() {
     panel.hidden = false;
+    app.classList.add("with-map");
     $("location-button").setAttribute("aria-expanded", "true");
     if (!map) initMap();
     map.invalidateSize(); // the container had no size while hidden
-    panel.scrollIntoView({ block: "nearest" });
+    log.scrollTop = log.scrollHeight;
   }
 
   function closeMap() {
     panel.hidden = true;
+    app.classList.remove("with-map");
     $("location-button").setAttribute("aria-expanded", "false");
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function forgetPick() {
+    picked = null;
+    if (marker) marker.remove();
+    marker = null;
+    sendPick.disabled = true;
+    hint.textContent = TEXT.tapToPick;
   }
 
   function initMap() {
-    map = L.map("map", { zoomControl: true, attributionControl: true }).setView(HUE_CENTER, 12);
+    // Quarter zoom steps: Huế's long shape fills more of a small map.
+    map = L.map("map", { zoomControl: true, attributionControl: true, zoomSnap: 0.25 }).setView(HUE_CENTER, 12);
     map.attributionControl.setPrefix("Leaflet").addAttribution("Ranh giới: vietnam-3d-map (MIT)");
-    if (navigator.onLine) addTiles();
+    fetch("map.json")
+      .then((res) => res.json())
+      .then((base) => (base.tiles && navigator.onLine ? addTiles(base) : showFallback()))
+      .catch(showFallback);
     fetch("static/hue_units.geojson")
       .then((res) => res.json())
       .then((data) => {
         units = data.features;
         const layer = L.geoJSON(data, {
-          style: { color: "#1f5f8b", weight: 1, fillColor: "#7fb3d5", fillOpacity: 0.12 },
+          style: { className: "unit", color: "#1f5f8b", weight: 1, fillColor: "#7fb3d5", fillOpacity: 0.12 },
           onEachFeature: (f, l) => l.bindTooltip(f.properties.name, { sticky: true }),
         }).addTo(map);
         map.fitBounds(layer.getBounds());
+        // Units' names before landmarks', the small city wards first: they win where labels would
+        // overlap (a large commune has room for its name further in).
+        const size = (l) => {
+          const b = l.getBounds();
+          return (b.getNorth() - b.getSouth()) * (b.getEast() - b.getWest());
+        };
+        const unitNames = layer.getLayers().sort((a, b) => size(a) - size(b)).map((l) =>
+          nameLabel(l.getCenter(), l.feature.properties.name.replace(/^(Phường|Xã) /, ""), "unit-label"));
+        names.unshift(...unitNames);
+        showNames();
       })
       .catch(() => (hint.textContent = "Không tải được ranh giới phường, xã; bạn vẫn có thể chạm để chọn."));
+    fetch("landmarks.geojson")
+      .then((res) => res.json())
+      .then((data) => {
+        for (const f of data.features) {
+          const [lng, lat] = f.geometry.coordinates;
+          const dot = L.circleMarker([lat, lng], { radius: 5, color: "#8a4b08", weight: 2, fillColor: "#f0a500", fillOpacity: 1 });
+          dot.bindTooltip(f.properties.name).on("click", (e) => {
+            L.DomEvent.stopPropagation(e);
+            pick(lat, lng, f.properties.name);
+          });
+          names.push(dot, nameLabel([lat, lng], f.properties.name, "place-label"));
+        }
+        showNames();
+      })
+      .catch(() => {}); // the boundaries and their names are enough to pick a point
     map.on("click", (e) => pick(e.latlng.lat, e.latlng.lng));
+    map.on("zoomend", declutter);
   }
 
-  // Tiles are a bonus: offline, or if the tile server refuses us, the boundaries alone will do.
-  function addTiles() {
-    const tiles = L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
-      maxZoom: 19,
-      attribution: "© OpenStreetMap",
-    }).addTo(map);
-    tiles.once("tileerror", () => map.removeLayer(tiles));
+  function nameLabel(latlng, text, kind) {
+    const span = document.createElement("span");
+    span.textContent = text;
+    return L.marker(latlng, {
+      icon: L.divIcon({ className: "map-label " + kind, html: span, iconSize: null }),
+      interactive: false,
+      keyboard: false,
+    });
   }
 
-  function pick(lat, lng) {
+  // Tiles draw the city; they come from MAP_TILE_URL while the tile server answers. Offline, with
+  // tiles off or refused, the map draws the names itself and says so.
+  function addTiles(base) {
+    const credit = document.createElement("span");
+    credit.textContent = base.attribution || ""; // Leaflet reads attributions as HTML
+    const tiles = L.tileLayer(base.tiles, { maxZoom: 19, attribution: credit.innerHTML }).addTo(map);
+    tiles.once("tileerror", () => {
+      map.removeLayer(tiles);
+      showFallback();
+    });
+  }
+
+  function showFallback() {
+    fallback = true;
+    $("map").classList.add("no-tiles");
+    $("map-note").textContent = TEXT.noTiles;
+    $("map-note").hidden = false;
+    showNames();
+  }
+
+  function showNames() {
+    if (!fallback) return;
+    for (const layer of names) if (!map.hasLayer(layer)) layer.addTo(map);
+    declutter();
+  }
+
+  // Leaflet does not place labels: one that would cover another shown before it (units first,
+  // then landmarks) waits for a closer zoom.
+  function declutter() {
+    if (!fallback) return;
+    const shown = [];
+    for (const layer of names) {
+      const el = layer instanceof L.Marker && layer.getElement();
+      if (!el) continue;
+      const span = el.firstChild;
+      span.style.visibility = "";
+      const box = span.getBoundingClientRect();
+      const overlaps = shown.some((b) => box.left < b.right && b.left < box.right && box.top < b.bottom && b.top < box.bottom);
+      if (overlaps) span.style.visibility = "hidden";
+      else shown.push(box);
+    }
+  }
+
+  function pick(lat, lng, place) {
     picked = { latitude: lat, longitude: lng };
     if (marker) marker.setLatLng([lat, lng]);
     else marker = L.marker([lat, lng], { keyboard: false }).addTo(map);
     const unit = unitAt(lat, lng);
-    hint.textContent = unit ? "Đã chọn một điểm ở " + unit + "." : units ? TEXT.outside : "Đã chọn một điểm.";
+    const where = (place ? place + ", " : "") + unit;
+    hint.textContent = unit ? "Đã chọn một điểm ở " + where + "." : units ? TEXT.outside : "Đã chọn một điểm.";
     sendPick.disabled = false;
   }
 
@@ -339,7 +463,8 @@
     const unit = unitAt(picked.latitude, picked.longitude);
     const label = bubble("user", unit ? "Vị trí: " + unit : TEXT.pickedLocation);
     if (await send({ location: picked }, label)) {
-      closeMap();
+      // A phone needs its screen back for the chat; beside a desktop's chat the pin may stay.
+      if (!wide.matches) closeMap();
     } else {
       sendPick.disabled = false;
     }
