@@ -23,7 +23,8 @@ from .status import ActionCheckStatus, ActionMyReports
 
 __all__ = [
     "ActionAnswerWithoutQuestion", "ActionAskCategory", "ActionAskConfirmed", "ActionAskDuplicate",
-    "ActionAskFeedbackComment", "ActionAskFeedbackFixed", "ActionAskFeedbackRating", "ActionAskLocation", "ActionAskPhotosDone",
-    "ActionCancelReport", "ActionCheckStatus", "ActionEndFeedback", "ActionFallback", "ActionMyReports",
+    "ActionAskFeedbackComment", "ActionAskFeedbackFixed", "ActionAskFeedbackRating", "ActionAskLocation",
+    "ActionAskPhotosDone", "ActionCancelReport", "ActionCheckStatus", "ActionEndFeedback", "ActionFallback",
+    "ActionMyReports",
     "ActionStorePhone", "ActionSubmitFeedback", "ActionSubmitReport", "ValidateFeedbackForm", "ValidateReportForm",
 ]

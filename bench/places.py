@@ -32,7 +32,7 @@ def load_table(path: Path = PLACES_TABLE) -> List[Row]:
         pin = tuple(entry["pin"]) if "pin" in entry else None
         if (entry.get("query") is None) == (pin is None):
             raise ValueError(f"{path.name}: a row is either a query or a pin: {entry}")
-        rows.append(Row(kind=entry["kind"], unit=entry["unit"], query=entry.get("query"), pin=pin))  # type: ignore[arg-type]
+        rows.append(Row(kind=entry["kind"], unit=entry["unit"], query=entry.get("query"), pin=pin))
     return rows
 
 

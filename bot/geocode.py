@@ -358,20 +358,19 @@ class Geocoder:
             return self._at_point(query, found[0])
 
         if mapped:
-            (known, span), edit = mapped, street_edit
             point = self._on_street(mapped, folded, None)
-            unit = self.area.unit_at(point.lat, point.lon) if point else None
-            if point is not None and unit is not None:
-                return Place(query, _display(query, folded, None, edit, unit),
-                             point.lat, point.lon, unit, (unit,), point.exact)
+            at = self.area.unit_at(point.lat, point.lon) if point else None
+            if point is not None and at is not None:
+                return Place(query, _display(query, folded, None, street_edit, at),
+                             point.lat, point.lon, at, (at,), point.exact)
             # Through several units and no number to place it: the citizen picks the unit.
-            return Place(query, _display(query, folded, None, edit), None, None, None, known.units, False)
+            return Place(query, _display(query, folded, None, street_edit), None, None, None, mapped[0].units, False)
 
         if street:
             (name, units), span = street
-            unit = units[0] if len(units) == 1 else None
-            return Place(query, _display(query, folded, None, (span, name), unit),
-                         None, None, unit, units, False)
+            only = units[0] if len(units) == 1 else None
+            return Place(query, _display(query, folded, None, (span, name), only),
+                         None, None, only, units, False)
         return None
 
     def _on_street(self, mapped: Tuple[Street, Tuple[int, int]], folded: str, unit: Optional[Unit]):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from rasa.core.agent import Agent
 
+from bot import danger
 from bot.categories import OTHER, category_names
 from bot.nlu_eval import evaluate
 from bot.report_codes import normalize_report_code
@@ -14,6 +15,7 @@ from bot.settings import PROJECT_ROOT
 from bot.text import strip_marks
 
 HELDOUT = sorted((PROJECT_ROOT / "nlu" / "heldout").glob("*.yml"))
+GAPS = PROJECT_ROOT / "nlu" / "heldout" / "heldout_gaps.yml"
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +104,65 @@ def test_heldout_scores_stay_above_the_floors(trained_model):
     assert scores.examples >= 300
     assert scores.intent_accuracy >= 0.90, scores.errors[:20]
     assert scores.category_accuracy >= 0.85, scores.errors[:20]
+
+
+# --- the kinds of message issue 10 found wrong (fresh sentences; nlu/heldout/heldout_gaps.yml holds more) ---
+
+@pytest.mark.parametrize("text", ["PA654321", "pa 77"])
+async def test_a_bare_code_is_a_status_question(agent, text):
+    # Then the status action says "not found" for an unknown code instead of "chưa hiểu".
+    intent, _, entities = await parse(agent, text)
+    assert intent == "check_status"
+    assert [e["value"] for e in entities if e["entity"] == "report_id"][:1] == [text]
+
+
+async def test_a_status_question_told_as_a_story_is_a_status_question(agent):
+    story = "mấy bữa trước tôi có báo chuyện nắp cống bể, rứa đã ai sửa chưa"
+    for typed in (story, strip_marks(story)):
+        assert (await parse(agent, typed))[0] == "check_status", typed
+
+
+@pytest.mark.parametrize("text, place", [
+    ("rác chất đống trước chung cư Hương Sơ", "chung cư Hương Sơ"),
+    ("cống nghẹt trong làng Phước Tích", "làng Phước Tích"),
+    ("cột điện nghiêng ở đồi Thiên An", "đồi Thiên An"),
+])
+async def test_places_that_are_not_streets_are_addresses(agent, text, place):
+    _, category, entities = await parse(agent, text)
+    assert [e["value"] for e in entities if e["entity"] == "address"] == [place]
+    assert category is not None
+
+
+async def test_of_two_problems_the_one_said_to_matter_gives_the_category(agent):
+    text = "đèn có tắt vài bóng nhưng quan trọng nhất là cái ổ voi giữa đường, xe té liên tục"
+    for typed in (text, strip_marks(text)):
+        assert (await parse(agent, typed))[:2] == ("report_issue", "giao_thong"), typed
+
+
+@pytest.mark.parametrize("text", [
+    "ông hàng xóm không trả tiền mượn từ năm ngoái", "bồn rửa chén nhà tôi bị nghẹt",
+    "hàng xóm cãi nhau với nhà tôi về chuyện cái hàng rào",
+])
+async def test_private_matters_are_out_of_scope(agent, text):
+    assert (await parse(agent, text))[0] == "out_of_scope"
+
+
+@pytest.mark.parametrize("text", [
+    "dây điện đứt nằm trên vỉa hè, mấy đứa học sinh đang đi ngang",
+    "một người đàn ông nằm bất động cạnh xe máy ở ngã tư, máu dưới đầu",
+    "mùi ga bốc lên từ quán cơm, ai cũng chóng mặt",
+    "dây điện võng thấp cả tuần nay, chiều nay có xe tải móc đứt, dây nằm dưới đường",
+])
+async def test_danger_told_as_a_scene_gets_the_numbers_or_the_danger_question(agent, text):
+    parsed = await agent.parse_message(text)
+    assert parsed["intent"]["name"] == "emergency" or danger.worth_asking(parsed), parsed["intent_ranking"][:3]
+
+
+def test_heldout_cases_of_issue_10_stay_above_the_floors(trained_model):
+    # Before their training data and features the model scored 0.78 on intents here.
+    scores = evaluate(trained_model, [GAPS])
+    assert scores.examples >= 70
+    assert scores.intent_accuracy >= 0.85, scores.errors
+    assert scores.category_accuracy >= 0.9, scores.errors
+    assert scores.emergency_recall_with_question >= 0.9, scores.errors
+    assert scores.danger_question_rate <= 0.1, scores.errors

@@ -5,6 +5,8 @@ else back."""
 from __future__ import annotations
 
 import signal
+import sqlite3
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Dict, List
@@ -136,3 +138,36 @@ def test_an_update_told_is_not_kept_again(data_dir):
     notices.advance("server-a", moment, path)
     notices.advance("server-a", moment - timedelta(hours=1), path)  # an older read never goes back
     assert notices.read_until("server-a", path) == moment and notices.read_until("server-c", path) is None
+
+
+async def test_those_who_follow_a_report_hear_of_it_but_only_its_filer_is_asked_to_rate_it(data_dir):
+    [filer] = follow(data_dir, 1)
+    path = data_dir / "followed.sqlite3"
+    followers = ["zalo:201", "web:abc"]
+    for sender in followers + followers[:1]:  # following twice changes nothing
+        followed.follow("PA000001", sender, sender.split(":")[0], path)
+    async with UpdatesFeed() as feed, RasaEvents() as rasa:
+        with project_process("bot.notifier", notifier_env(data_dir, feed, rasa)):
+            feed.publish("PA000001", "in_progress", "Đang thay bóng")
+            feed.publish("PA000001", "resolved", "Đã thay bóng", media_url=PHOTO)
+            await eventually(lambda: all(len(rasa.texts(s)) == 2 for s in [filer, *followers]), "everyone told",
+                             timeout_s=30)
+            await eventually(lambda: rasa.triggers, "the filer asked about the resolution", timeout_s=30)
+    for sender in [filer, *followers]:
+        first, second = rasa.texts(sender)  # each once, in order
+        assert "đang xử lý" in first and "đã xử lý xong" in second
+    assert [trigger["sender"] for trigger in rasa.triggers] == [filer]
+
+
+def test_a_notices_file_from_before_followers_is_kept_and_told_to_each(data_dir):
+    path = data_dir / notices.FILENAME
+    old = notices.SCHEMA.replace(notices.ONCE_PER_CITIZEN, "UNIQUE (server, update_id)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(old)
+        db.execute("INSERT INTO notices (server, update_id, code, sender_id, item, seen_at) "
+                   "VALUES ('s', '7', 'PA000001', 'telegram:1', '{}', 0)")
+    item = {"update_id": 7, "service_request_id": "PA000001", "updated_datetime": "2026-12-03T10:00:00+07:00"}
+    assert notices.add("s", [(item, "telegram:1"), (item, "zalo:2")], path) == 1  # the follower's is new
+    assert [(row["update_id"], row["sender_id"]) for row in notices.rows(path)] == [("7", "telegram:1"),
+                                                                                    ("7", "zalo:2")]

@@ -63,11 +63,11 @@ def build(extract: Path, area: Area) -> Tuple[List[dict], int]:
         entry["units"] = sorted(set(entry["units"]) | units)
     unmatched = 0
     for street, number, point in reader.numbers:
-        entry = streets.get(street_key(street))
-        if entry is None:
+        named = streets.get(street_key(street))
+        if named is None:
             unmatched += 1
             continue
-        entry["numbers"].setdefault(number_key(number), list(point))
+        named["numbers"].setdefault(number_key(number), list(point))
     return list(streets.values()), unmatched
 
 
@@ -80,7 +80,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args.extract.is_file():
         print(f"{args.extract}: no such file", file=sys.stderr)
         return 2
-    out = args.out or get_settings().street_index
+    settings = get_settings()
+    out = args.out or settings.street_index or settings.data_dir / STREET_INDEX_FILE
     streets, unmatched = build(args.extract, load_area())
     write_index(out, args.extract.name, streets)
     numbers = sum(len(s["numbers"]) for s in streets)

@@ -36,18 +36,28 @@ def send(citizen: Citizen) -> str:
 
 def test_a_typed_street_number_and_older_ward_reach_the_house(stack):
     citizen = Citizen(stack, "typed")
-    replies = citizen.say("Đèn đường hỏng trước nhà 45 Nguyễn Huệ, phường Vĩnh Ninh")
-    replies = citizen.say("/affirm")  # the category it guessed
-    said = text(replies)
-    assert "45 Nguyễn Huệ, phường Vĩnh Ninh cũ, nay là phường Thuận Hóa" in said, replies
+    citizen.say("Đèn đường hỏng cả tuần nay")
+    citizen.say("/affirm")  # the category it guessed
+    said = text(citizen.say("45 Nguyễn Huệ, P.Vĩnh Ninh"))
+    assert "45 Nguyễn Huệ, phường Vĩnh Ninh cũ, nay là phường Thuận Hóa" in said, said
     citizen.say("/affirm")  # the place
     summary = text(citizen.say("/deny"))  # no photo
-    assert "45 Nguyễn Huệ, phường Vĩnh Ninh cũ, nay là phường Thuận Hóa" in summary, summary
+    assert "Vị trí: 45 Nguyễn Huệ, phường Vĩnh Ninh cũ, nay là phường Thuận Hóa" in summary, summary
     assert not COORDINATES.search(summary), summary
 
     report = stack.report(send(citizen))
     assert (report["lat"], report["long"]) == pytest.approx((16.459, 107.5852), abs=1e-3)  # the mapped house
-    assert report["address"] == "nhà 45 Nguyễn Huệ, phường Vĩnh Ninh cũ, nay là phường Thuận Hóa"
+    assert report["address"] == "45 Nguyễn Huệ, phường Vĩnh Ninh cũ, nay là phường Thuận Hóa"
+
+
+def test_the_place_in_the_first_message_is_understood_with_its_marks(stack):
+    citizen = Citizen(stack, "first")
+    citizen.say("Đèn đường hỏng trước nhà 45 Nguyễn Huệ, phường Vĩnh Ninh")
+    said = text(citizen.say("/affirm"))  # the category it guessed
+    assert "45 Nguyễn Huệ, phường Vĩnh Ninh cũ, nay là phường Thuận Hóa. Đúng không" in said, said
+    citizen.say("/affirm")
+    summary = text(citizen.say("/deny"))
+    assert "45 Nguyễn Huệ, phường Vĩnh Ninh cũ, nay là phường Thuận Hóa" in summary, summary
 
 
 def test_a_pin_is_shown_as_the_street_beside_it(stack):

@@ -154,7 +154,8 @@ def test_page_completes_a_report_with_the_scripted_assistant(webchat, page_url, 
         page.open_map()
 
         page.find("#map").click()  # the middle of the fitted map is inside some unit of Huế
-        assert re.search(r"ở (Phường|Xã) ", page.find("#map-hint").text)
+        # Some unit of Huế, after the landmark when the click fell on one's dot.
+        assert re.search(r"ở ([^,]+, )?(Phường|Xã) ", page.find("#map-hint").text)
         assert "Thuận Hóa" in page.use_my_position()
         page.screenshot("webchat-scripted-map.png")
         page.send_pin()

@@ -329,7 +329,7 @@
           style: { className: "unit", color: "#1f5f8b", weight: 1, fillColor: "#7fb3d5", fillOpacity: 0.12 },
           onEachFeature: (f, l) => l.bindTooltip(f.properties.name, { sticky: true }),
         }).addTo(map);
-        map.fitBounds(layer.getBounds());
+        map.fitBounds(layer.getBounds(), { animate: false }); // the first view, not a zoom to watch
         // Units' names before landmarks', the small city wards first: they win where labels would
         // overlap (a large commune has room for its name further in).
         const size = (l) => {
