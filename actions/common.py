@@ -12,7 +12,7 @@ from bot.open311_client import Open311Client
 from bot.services import ServiceCatalogue
 from bot.settings import get_settings
 
-REPORT_SLOTS = ("description", "danger_signs", "danger_now", "category", "category_guess", "location",
+REPORT_SLOTS = ("description", "danger_now", "category", "category_guess", "location",
                 "location_pending", "location_tries", "duplicate", "duplicate_offer", "photos", "photos_done",
                 "confirmed", "requested_slot")
 

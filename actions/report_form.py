@@ -72,9 +72,6 @@ class ValidateReportForm(FormValidationAction):
         return [event for event in extracted if event["name"] not in names] + validated
 
     async def required_slots(self, domain_slots, dispatcher, tracker, domain) -> List[Text]:
-        # "Is anyone in danger right now?" only for a report that started with danger signs.
-        if not danger.asks(self.danger_signs(tracker)):
-            domain_slots = [slot for slot in domain_slots if slot != "danger_now"]
         # A citizen who follows a nearby report instead has nothing more to say about theirs.
         if duplicates.follows(tracker.get_slot("duplicate")):
             return domain_slots[:domain_slots.index("duplicate") + 1]
@@ -108,19 +105,15 @@ class ValidateReportForm(FormValidationAction):
         return {"duplicate": value or None}
 
     # danger ------------------------------------------------------------------------------
-    @staticmethod
-    def danger_signs(tracker: Tracker) -> Optional[float]:
-        """Stored when the report started; while it starts, those of the message starting it."""
-        stored = tracker.get_slot("danger_signs")
-        if stored is not None or tracker.get_slot("requested_slot") is not None:
-            return stored
-        return danger.signs(tracker.latest_message) if danger.worth_asking(tracker.latest_message) else None
-
     async def extract_danger_now(self, dispatcher, tracker: Tracker, domain) -> Dict[Text, Any]:
-        if not requested(tracker, "danger_now"):
-            return {"danger_signs": self.danger_signs(tracker)}
-        # Recall before precision: only a clear "no" goes on without the emergency numbers.
-        return {"danger_now": intent_of(tracker) != "deny"}
+        if requested(tracker, "danger_now"):
+            # Recall before precision: only a clear "no" goes on without the emergency numbers.
+            return {"danger_now": intent_of(tracker) != "deny"}
+        # Decided on the complaint itself: the message starting the report, or the description asked for.
+        complaint = tracker.get_slot("requested_slot") in (None, "description")
+        if complaint and tracker.get_slot("danger_now") is None and not danger.worth_asking(tracker.latest_message):
+            return {"danger_now": False}  # no danger signs: the question is not asked
+        return {}
 
     def validate_danger_now(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
         if value:

@@ -29,7 +29,7 @@ from geopy.location import Location
 
 from bot.area import DATA_DIR, Area, Unit, distance_km, load_area, split_type
 from bot.settings import Settings, get_settings
-from bot.streets import Street, bare_name, load_street_index, street_label
+from bot.streets import Street, StreetPoint, bare_name, load_street_index, street_label
 from bot.text import fold, fold_chars
 
 log = logging.getLogger(__name__)
@@ -373,7 +373,8 @@ class Geocoder:
                          None, None, only, units, False)
         return None
 
-    def _on_street(self, mapped: Tuple[Street, Tuple[int, int]], folded: str, unit: Optional[Unit]):
+    def _on_street(self, mapped: Tuple[Street, Tuple[int, int]], folded: str,
+                   unit: Optional[Unit]) -> Optional[StreetPoint]:
         """The point of the house number typed before the street (if any), within `unit`."""
         street, (start, _) = mapped
         number = _NUMBER_BEFORE.search(folded[:start])

@@ -320,6 +320,7 @@ async def test_a_photo_with_its_position_in_exif_offers_that_place_to_confirm():
                                            slots=ASKED_LOCATION, requested="location"))
     pending = slots["location_pending"]
     assert pending["source"] == "exif" and pending["unit_name"] == "Phường Thuận Hóa"
+    assert pending["display"] == "gần Bệnh viện Trung ương Huế, phường Thuận Hóa"  # a place, not coordinates
     assert slots["photos"] == ["u1"] and not slots.get("location")
 
     _, asked = await run_action(actions.ActionAskLocation(), make_tracker(

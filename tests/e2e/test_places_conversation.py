@@ -52,7 +52,8 @@ def test_a_typed_street_number_and_older_ward_reach_the_house(stack):
 
 def test_the_place_in_the_first_message_is_understood_with_its_marks(stack):
     citizen = Citizen(stack, "first")
-    citizen.say("Đèn đường hỏng trước nhà 45 Nguyễn Huệ, phường Vĩnh Ninh")
+    # Another category than the report filed above, which would be offered as a nearby duplicate.
+    citizen.say("Cây đổ chắn ngang đường trước nhà 45 Nguyễn Huệ, phường Vĩnh Ninh")
     said = text(citizen.say("/affirm"))  # the category it guessed
     assert "45 Nguyễn Huệ, phường Vĩnh Ninh cũ, nay là phường Thuận Hóa. Đúng không" in said, said
     citizen.say("/affirm")
