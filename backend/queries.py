@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from . import lifecycle
 from .forms import NewReport, ReportFilter
-from .schema import Report, ReportMedia, ReportUpdate
+from .schema import Report, ReportFollow, ReportMedia, ReportUpdate
 
 
 @dataclass(frozen=True)
@@ -224,6 +224,20 @@ async def rate(
         report.status_notes = lifecycle.reopened_notes(report.agency_name)
         _record(report, now, "reopen", "citizen", report.status_notes)
     await session.flush()
+    return report
+
+
+async def follow(session: AsyncSession, number: int, account_id: str, now: datetime) -> Optional[Report]:
+    """The report, now followed by `account_id` (counted once however often it asks); None if
+    there is no such report."""
+    report = await _locked(session, number)  # two follows of one account count once
+    if report is None:
+        return None
+    query = select(ReportFollow.id).where(ReportFollow.report_id == number, ReportFollow.account_id == account_id)
+    if (await session.execute(query)).first() is None:
+        session.add(ReportFollow(report_id=number, account_id=account_id, created_at=now))
+        report.followers += 1
+        await session.flush()
     return report
 
 

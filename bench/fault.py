@@ -24,6 +24,7 @@ from typing import Any, Dict, Iterator, List
 
 import aiohttp
 
+from bench.citizens import follow_script
 from bench.rest import CHILD_ENV, our_stack
 from bot.settings import DEV_API_KEY, PROJECT_ROOT
 from tools.processes import free_ports, start_group, stop_group, wait_until_up
@@ -85,16 +86,12 @@ async def file_report(session: aiohttp.ClientSession, url: str, sender: str, des
         {"message": description}, {"message": "/affirm"},
         {"message": "/share_location", "metadata": PIN}, {"message": "/deny"}, {"message": "/affirm"},
     ]
-    replies: List[Dict[str, Any]] = []
-    for step in steps:
-        try:
-            async with session.post(url, json={"sender": sender, **step}) as response:
-                response.raise_for_status()
-                replies = await response.json()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            logger.warning("%s: %r -> %s", sender, step["message"], exc)
-            tally.errors += 1
-            return
+    try:
+        replies = await follow_script(session, url, sender, steps)
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        logger.warning("%s: %s", sender, exc)
+        tally.errors += 1
+        return
     said = "\n".join(reply.get("text") or "" for reply in replies)
     if SENT in said or QUEUED in said:
         tally.confirmed.append(description)

@@ -23,6 +23,7 @@ from typing import Dict, List
 import aiohttp
 import numpy
 
+from bench.citizens import follow_script
 from bench.fault import PIN, Backend
 from bench.rest import our_stack
 from bot.settings import DEV_OPERATOR_KEY
@@ -40,11 +41,7 @@ async def file_report(session: aiohttp.ClientSession, webchat: str, sender: str)
         {"message": "đèn đường kiệt 45 Nguyễn Huệ hỏng cả tuần nay"}, {"message": "/affirm"},
         PIN, {"message": "/deny"}, {"message": "/affirm"},
     ]
-    replies: List[Dict] = []
-    for step in steps:
-        async with session.post(f"{webchat}webhook", json={"sender": sender, **step}) as response:
-            response.raise_for_status()
-            replies = await response.json()
+    replies = await follow_script(session, f"{webchat}webhook", sender, steps)
     said = "\n".join(reply.get("text") or "" for reply in replies)
     code = CODE.search(said)
     if code is None:

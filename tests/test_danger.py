@@ -24,7 +24,9 @@ async def validate(tracker):
 
 @pytest.mark.parametrize("confidence, asked", [(0.45, True), (0.02, False)])
 async def test_a_complaint_with_danger_signs_leaves_the_question_to_be_asked(confidence, asked):
-    slots, said = await validate(with_emergency_at(make_tracker(COMPLAINT, "report_issue"), confidence))
+    category = {"entity": "category", "value": "chieu_sang", "start": 0, "end": len(COMPLAINT)}
+    tracker = make_tracker(COMPLAINT, "report_issue", entities=[category])
+    slots, said = await validate(with_emergency_at(tracker, confidence))
     assert slots["description"] == COMPLAINT
     # Unanswered, the form asks it next (utter_ask_danger_now); answered "no" it is never asked.
     assert slots.get("danger_now") is (None if asked else False)

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.usefixtures("assistant_env")
 
 NEIGHBOUR = "zalo:777"
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)
-PLACED = {"description": COMPLAINT, "category": "chieu_sang", "category_guess": "chieu_sang"}
+# What the form knows when the place is confirmed: the complaint (no danger in it), its category.
+PLACED = {"description": COMPLAINT, "danger_now": False, "category": "chieu_sang", "category_guess": "chieu_sang"}
 
 
 def nearby_item(code, lat_lon=THUAN_HOA, state="in_progress", days=3, status="open"):

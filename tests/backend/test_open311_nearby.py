@@ -1,6 +1,7 @@
 """Nearby reports and following one (the duplicate offer's extensions of the Open311 API):
 `GET requests.json?lat=&long=&radius=&service_code=&status=open` and
 `POST requests/{id}/follow.json`. On SQLite and on PostgreSQL (the `settings` fixture)."""
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -127,3 +128,10 @@ async def test_follow_needs_the_assistants_key_an_account_and_a_report(client):
     assert (await follow(client, code, account_id="")).status == 400
     assert (await follow(client, "PA999999")).status == 404
     assert (await show(client, code))["followers"] == 0
+
+
+async def test_follows_sent_at_once_count_once(client):
+    code = await filed(client)
+    answers = await asyncio.gather(*(follow(client, code) for _ in range(5)))
+    assert {answer.status for answer in answers} == {200}
+    assert (await show(client, code))["followers"] == 1

@@ -35,7 +35,7 @@ def test_a_buttons_word_typed_by_hand_means_the_button(stack, yes, skip, fix_pho
     assert "Chiếu sáng công cộng" in text(citizen.say(COMPLAINT))
     replies = citizen.say(yes)  # "✅ Đúng"
     assert "Phường Thuận Hóa" in titles(replies), replies
-    assert PHOTOS_QUESTION in text(citizen.pin(THUAN_HOA))
+    assert PHOTOS_QUESTION in text(citizen.pin_anew(THUAN_HOA))
 
     replies = citizen.say(skip)  # "⏭️ Bỏ qua": the photos, not the whole report
     assert SUMMARY in text(replies) and "Đã hủy" not in text(replies), replies
@@ -90,7 +90,7 @@ def test_buttons_left_from_a_sent_report_start_nothing(stack):
     citizen = Citizen(stack, "sender")
     citizen.say(COMPLAINT)
     citizen.say("/affirm")
-    citizen.pin(THUAN_HOA)
+    citizen.pin_anew(THUAN_HOA)
     summary = citizen.say("/deny")  # no photos
     assert SUMMARY in text(summary), summary
     assert REPORT_CODE.search(text(citizen.say("/affirm")))

@@ -41,7 +41,7 @@ def file_report(citizen: Citizen):
     assert "/affirm" in payloads(replies) and "/cancel" in payloads(replies)
 
     replies = citizen.say("/affirm")
-    match = re.search(r"Mã phản ánh của bạn: (PA\d{6}).*\nĐơn vị xử lý: (.+)\.\n", text(replies), re.S)
+    match = re.search(r"Mã phản ánh của bạn: (PA\d{6}).*\nĐơn vị xử lý: ([^\n]+)\.\n", text(replies), re.S)
     assert match, replies
     return match.group(1), match.group(2)
 

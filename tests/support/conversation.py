@@ -48,6 +48,12 @@ class Citizen:
     def pin(self, lat_lon: Tuple[float, float]) -> Replies:
         return self.say("/share_location", {"location": {"latitude": lat_lon[0], "longitude": lat_lon[1]}})
 
+    def pin_anew(self, lat_lon: Tuple[float, float]) -> Replies:
+        """A pin; where the assistant offers a report nearby to follow, this one is sent anyway,
+        typed as people do."""
+        replies = self.pin(lat_lon)
+        return self.say("gửi mới") if offers_to_follow(replies) else replies
+
     def file_report(self) -> str:
         """The straight way through a report (COMPLAINT, its category, a pin in Phường Thuận Hóa, no
         photo, send); the code the assistant gave."""

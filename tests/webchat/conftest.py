@@ -30,6 +30,8 @@ class ReportScript:
             self.asked.pop(to, None)
             return [{"text": "Đã hủy, phản ánh chưa được gửi. Khi cần, bạn cứ nhắn mình.",
                      "custom": {"report_ended": True}}]
+        if text == "cháy":
+            return [{"text": "⚠️ Bạn hãy gọi ngay:\n• 113 — Công an\n• 114 — Cứu hỏa\n• 115 — Cấp cứu y tế"}]
         if text == "/share_location":
             self.asked[to] = "photos"
             return [{"text": "Bạn có ảnh hiện trường không? Gửi ảnh hoặc bấm \"Bỏ qua\".",

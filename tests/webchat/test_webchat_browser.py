@@ -177,6 +177,15 @@ def test_page_completes_a_report_with_the_scripted_assistant(webchat, page_url, 
     assert len(fake_backend) == 1
 
 
+def test_emergency_numbers_are_called_with_one_tap(page_url, browser):
+    page = ChatPage(browser, page_url, timeout=20)
+    page.say("cháy")
+    links = browser.find_elements(By.CSS_SELECTOR, ".msg.bot a")
+    assert [(a.text, a.get_attribute("href")) for a in links] == [
+        ("113", "tel:113"), ("114", "tel:114"), ("115", "tel:115")]
+    assert "113 — Công an" in page.bot_texts()[-1]  # the text reads as before
+
+
 def test_failed_send_keeps_the_typed_text(page_url, browser):
     page = ChatPage(browser, page_url, timeout=20)
     page.find("#text").send_keys("boom")

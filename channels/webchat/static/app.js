@@ -56,10 +56,30 @@
 
   // Messages ------------------------------------------------------------------------------
 
+  // The emergency numbers the assistant gives (113, 114, 115) are called with one tap on a phone.
+  // Links are built as elements, never from markup: the text stays text.
+  const CALLABLE = /\b(11[345])\b/;
+
+  function withCallLinks(text) {
+    const fragment = document.createDocumentFragment();
+    text.split(CALLABLE).forEach((part, i) => {
+      if (i % 2) {
+        const link = document.createElement("a");
+        link.href = "tel:" + part;
+        link.textContent = part;
+        fragment.appendChild(link);
+      } else if (part) {
+        fragment.appendChild(document.createTextNode(part));
+      }
+    });
+    return fragment;
+  }
+
   function bubble(role, content) {
     const div = document.createElement("div");
     div.className = "msg " + role;
-    if (typeof content === "string") div.textContent = content;
+    if (typeof content === "string" && role === "bot") div.appendChild(withCallLinks(content));
+    else if (typeof content === "string") div.textContent = content;
     else div.appendChild(content);
     log.appendChild(div);
     div.scrollIntoView({ block: "end" });
