@@ -11,24 +11,20 @@ import pytest
 import requests
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from backend import accounts as cli
-from bot.settings import DEV_API_KEY, PROJECT_ROOT
+from bot.settings import DEV_API_KEY
+from tests.support.browser import OUTPUT, SIZES, chromium
 from tests.support.console import PASSWORD
 from tests.support.images import jpeg
 from tests.support.open311 import RoutingBackend
 from tests.support.places import PHU_XUAN, THUAN_HOA
 from tests.support.servers import BackgroundLoop
-from tests.support.services import CHROMEDRIVER, CHROMIUM
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-OUTPUT = PROJECT_ROOT / "test-output"
-SIZES = {"phone": (390, 844), "desktop": (1280, 900)}
 # Tiles from a port where nothing listens: the map must fall back to its pins and say so.
 DEAD_TILES = "http://127.0.0.1:9/{z}/{x}/{y}.png"
 
@@ -57,14 +53,7 @@ def backend(data_dir, monkeypatch) -> Iterator[str]:
 
 @pytest.fixture(params=list(SIZES))
 def browser(request, tmp_path) -> Iterator[webdriver.Chrome]:
-    options = Options()
-    options.binary_location = CHROMIUM
-    width, height = SIZES[request.param]
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 f"--window-size={width},{height}", f"--user-data-dir={tmp_path / 'chromium'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.size_name = request.param  # type: ignore[attr-defined]
+    driver = chromium(tmp_path / "chromium", request.param)
     yield driver
     driver.quit()
 

@@ -8,19 +8,16 @@ from typing import Iterator
 import pytest
 import requests
 from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from backend import create_app
 from backend.appkeys import SESSIONS
-from bot.settings import PROJECT_ROOT, Settings
+from bot.settings import Settings
+from tests.support.browser import OUTPUT, chromium
 from tests.support.servers import BackgroundLoop, free_port, serve
-from tests.support.services import CHROMEDRIVER, CHROMIUM
 from tests.support.stats_reports import PERSONAL, seed
 
 JANUARY = {"period": "custom", "from": "2026-01-01", "to": "2026-01-31"}
-OUTPUT = PROJECT_ROOT / "test-output"
 
 
 @pytest.fixture
@@ -84,13 +81,7 @@ def site(tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory) -> Iterator[webdriver.Chrome]:
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = chromium(tmp_path_factory.mktemp("chromium"))
     yield driver
     driver.quit()
 

@@ -14,11 +14,11 @@ import requests
 
 from bot import notices
 from bot.settings import DEV_OPERATOR_KEY
+from tests.support.browser import ChatPage, chromium
 from tests.support.conversation import WebChatCitizen
 from tests.support.platforms import Platforms, telegram_citizen, zalo_citizen
 from tests.support.servers import eventually
 from tests.support.stack import Stack, running_stack
-from tests.webchat.test_webchat_browser import ChatPage, browser  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -88,14 +88,21 @@ async def test_a_state_change_reaches_the_web_chat_page_once_across_a_notifier_r
     assert len(texts()) == 1 and len(asked()) == 1, citizen.transcript
 
 
+@pytest.fixture
+def phone(tmp_path):
+    driver = chromium(tmp_path / "chromium", "phone")
+    yield driver
+    driver.quit()
+
+
 @pytest.mark.browser
-async def test_a_state_change_appears_on_the_citizens_open_page(stack, browser):  # noqa: F811 (the fixture)
+async def test_a_state_change_appears_on_the_citizens_open_page(stack, phone):
+    browser = phone
     citizen = WebChatCitizen(stack)
     code = await citizen.file_report()
     page = ChatPage(browser, stack.webchat_url, timeout=3 * INTERVAL_S + 30)
     # The page of the citizen who filed it (its id is kept in the browser's storage).
     browser.execute_script("localStorage.setItem('hue-webchat-sender', arguments[0])", citizen.sender)
-    browser.set_window_size(390, 844)
     browser.refresh()
     note = "Công nhân đang thay bóng đèn"
     change_state(stack, code, "in_progress", note)
