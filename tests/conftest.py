@@ -4,13 +4,14 @@ but fails under CI=true. Shared helpers live in tests/support/; subfolders have 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterator
 
 import pytest
 
 from bot.settings import PROJECT_ROOT
 from tests.support import services
 from tests.support.open311 import RoutingBackend
+from tests.support.platforms import Platforms
 from tests.support.stack import run_module
 
 MODEL = PROJECT_ROOT / "models" / "hue-phan-anh.tar.gz"
@@ -72,3 +73,11 @@ def assistant_env(monkeypatch, routing_backend):
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def platforms() -> Iterator[Platforms]:
+    """Telegram's and Zalo's stand-ins, for a module's whole-stack tests (`platforms.env()`)."""
+    running = Platforms()
+    yield running
+    running.close()

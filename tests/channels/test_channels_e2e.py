@@ -12,20 +12,13 @@ import pytest
 import requests
 
 from tests.support.places import THUAN_HOA
-from tests.support.platforms import SECRET, TOKEN, ZALO, Platforms, telegram_citizen, zalo_citizen
+from tests.support.platforms import SECRET, TOKEN, ZALO, telegram_citizen, zalo_citizen
 from tests.support.servers import eventually
 from tests.support.stack import Stack, running_stack
 from tests.support.telegram import message_update, post_update
 from tests.support.zalo import event, post_event
 
 pytestmark = pytest.mark.slow
-
-@pytest.fixture(scope="module")
-def platforms() -> Iterator[Platforms]:
-    running = Platforms()
-    yield running
-    running.close()
-
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, platforms) -> Iterator[Stack]:

@@ -16,20 +16,13 @@ from bot import notices
 from bot.settings import DEV_OPERATOR_KEY
 from tests.support.browser import ChatPage, chromium
 from tests.support.conversation import WebChatCitizen
-from tests.support.platforms import Platforms, telegram_citizen, zalo_citizen
+from tests.support.platforms import telegram_citizen, zalo_citizen
 from tests.support.servers import eventually
 from tests.support.stack import Stack, running_stack
 
 pytestmark = pytest.mark.slow
 
 INTERVAL_S = 2
-
-
-@pytest.fixture(scope="module")
-def platforms() -> Iterator[Platforms]:
-    running = Platforms()
-    yield running
-    running.close()
 
 
 @pytest.fixture(scope="module")

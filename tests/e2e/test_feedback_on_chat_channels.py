@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.support.platforms import Platforms, telegram_citizen, zalo_citizen
+from tests.support.platforms import telegram_citizen, zalo_citizen
 from tests.support.servers import eventually
 from tests.support.stack import Stack, running_stack
 
@@ -16,13 +16,6 @@ pytestmark = pytest.mark.slow
 
 INTERVAL_S = 2
 QUESTION = "Bạn thấy đã khắc phục thật chưa?"
-
-
-@pytest.fixture(scope="module")
-def platforms() -> Iterator[Platforms]:
-    running = Platforms()
-    yield running
-    running.close()
 
 
 @pytest.fixture(scope="module")

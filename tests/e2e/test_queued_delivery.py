@@ -16,7 +16,7 @@ import requests
 from tests.support.conversation import COMPLAINT, Citizen, payloads, text
 from tests.support.delivery import BackendProcess, LateBackend
 from tests.support.places import THUAN_HOA
-from tests.support.platforms import Platforms, telegram_citizen, zalo_citizen
+from tests.support.platforms import telegram_citizen, zalo_citizen
 from tests.support.servers import BackgroundLoop, eventually
 from tests.support.stack import Stack, running_stack
 from tools.processes import wait_until_up
@@ -52,13 +52,6 @@ async def test_a_report_queued_while_the_backend_is_down_reaches_it_and_its_code
             [stored] = backend.reports(account_id=citizen.sender)
     assert stored["service_request_id"] == code and stored["agency_responsible"] == agency
     assert stored["description"] == COMPLAINT
-
-
-@pytest.fixture(scope="module")
-def platforms() -> Iterator[Platforms]:
-    running = Platforms()
-    yield running
-    running.close()
 
 
 @pytest.fixture(scope="module")
