@@ -209,16 +209,25 @@ def _words(text: str) -> List[str]:
     return [w for w in _WORD.findall(fold(text)) if w not in _PARTICLES]
 
 
+# A ward's button may be typed without its kind, or with it shortened: "thuan hoa", "p thuan hoa"
+# for "Phường Thuận Hóa".
+_UNIT_KINDS = {"phuong", "xa", "p"}
+
+
+def _without_kind(words: List[str]) -> List[str]:
+    return words[1:] if len(words) > 1 and words[0] in _UNIT_KINDS else words
+
+
 def typed_button(text: str, buttons: Iterable[Dict[str, str]]) -> Optional[str]:
     """The payload of the button whose word the citizen typed by hand instead of pressing it
     ("bỏ qua", "Bo qua nhe" for "⏭️ Bỏ qua"), with or without diacritics; None otherwise."""
     if not text or text.startswith("/"):
         return None
-    typed = _words(text)
+    typed = _without_kind(_words(text))
     if not typed:
         return None
     for button in buttons:
-        if _words(button["title"]) == typed:
+        if _without_kind(_words(button["title"])) == typed:
             return button["payload"]
     return None
 

@@ -173,9 +173,11 @@ def test_summary_buttons_and_the_slots_each_fix_clears():
     assert payloads[0] == "/affirm" and payloads[-1] == "/cancel"
     for field in ("description", "category", "location", "photos"):
         assert f'/deny{{"field":"{field}"}}' in payloads
-    assert set(report.fix_slots("location")) == {"location", "location_pending", "location_tries"}
+    # Another place or category means looking again for the same problem reported nearby.
+    nearby = {"duplicate", "duplicate_offer"}
+    assert set(report.fix_slots("location")) == {"location", "location_pending", "location_tries"} | nearby
     assert set(report.fix_slots("photos")) == {"photos", "photos_done"}
-    assert set(report.fix_slots("category")) == {"category", "category_guess"}
+    assert set(report.fix_slots("category")) == {"category", "category_guess"} | nearby
     assert tuple(report.fix_slots("nonsense")) == tuple(report.fix_slots(None)) == ()
 
 
@@ -360,6 +362,15 @@ def test_photo_step_takes_skip_and_done_whatever_it_shows():
         buttons = report.answer_buttons("photos_done", {"photos": photos}, NAMES)
         assert report.typed_button("bo qua", buttons) == "/deny"
         assert report.typed_button("Xong", buttons) == "/affirm"
+
+
+def test_a_ward_typed_without_its_kind_or_with_it_shortened_is_its_button():
+    buttons = report.ward_buttons(["Phường Thuận Hóa", "Phường Vỹ Dạ", "Xã A Lưới 2"])
+    thuan_hoa, vy_da, a_luoi = (button["payload"] for button in buttons)
+    for typed, payload in (("thuan hoa", thuan_hoa), ("Thuận Hóa", thuan_hoa), ("p thuan hoa", thuan_hoa),
+                           ("P.Vỹ Dạ", vy_da), ("vy da nhé", vy_da), ("a luoi 2", a_luoi), ("xa a luoi 2", a_luoi)):
+        assert report.typed_button(typed, buttons) == payload, typed
+    assert report.typed_button("thuan", buttons) is None
 
 
 def test_other_words_are_not_a_button():

@@ -77,6 +77,16 @@ def test_page_completes_a_report_with_the_scripted_assistant(webchat, page_url, 
     assert len(fake_backend) == 1
 
 
+def test_buttons_of_earlier_questions_stop_answering_once_the_assistant_replied(page_url, browser):
+    page = ChatPage(browser, page_url, timeout=20)
+    page.say(COMPLAINT)
+    page.say("ý mình là đèn đường")  # typed, not pressed: the question comes again, with its buttons
+    groups = browser.find_elements(By.CSS_SELECTOR, ".chips")
+    assert len(groups) == 2
+    enabled = [[c.is_enabled() for c in g.find_elements(By.CSS_SELECTOR, ".chip")] for g in groups]
+    assert not any(enabled[0]) and all(enabled[1]), enabled
+
+
 def test_emergency_numbers_are_called_with_one_tap(page_url, browser):
     page = ChatPage(browser, page_url, timeout=20)
     page.say("cháy")

@@ -90,7 +90,8 @@
     const img = document.createElement("img");
     img.src = src;
     img.alt = alt;
-    img.addEventListener("load", () => img.scrollIntoView({ block: "end" }));
+    // A photo grows once loaded: keep the newest message, not the photo, in view.
+    img.addEventListener("load", () => log.lastElementChild.scrollIntoView({ block: "end" }));
     return img;
   }
 
@@ -147,6 +148,12 @@
 
   function setGroupEnabled(group, enabled) {
     for (const chip of group.querySelectorAll("button")) chip.disabled = !enabled;
+  }
+
+  // Once the assistant has answered, the buttons of its earlier questions answer nothing any
+  // more: a tap on one would be read as an answer to the question asked now.
+  function retireChips() {
+    for (const group of log.querySelectorAll(".chips")) setGroupEnabled(group, false);
   }
 
   function render(replies) {
@@ -239,7 +246,9 @@
             body: JSON.stringify({ sender, ...fields }),
           };
     try {
-      render(await post(url, init));
+      const replies = await post(url, init);
+      retireChips();
+      render(replies);
       return true;
     } catch (e) {
       userBubble.classList.add("failed");
