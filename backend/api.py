@@ -118,6 +118,9 @@ def update_json(update: ReportUpdate, code: str) -> Dict[str, Any]:
         "state": update.state,
         "description": update.note,
         "media_url": update.media_url,
+        # Extension: what kind of change (state, reassign, reopen), so that a notifier can tell a
+        # citizen's own reopening apart from the agency's work.
+        "kind": update.kind,
     }
 
 

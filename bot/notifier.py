@@ -37,15 +37,22 @@ OVERLAP = timedelta(minutes=10)
 RESOLVED_INTENT = "EXTERNAL_report_resolved"
 # Marks a kept feed item told to a citizen who follows the report without having filed it.
 FOLLOWER = "told_to_follower"
+# The feed's `kind` (an extension of the bundled backend) of a report its filer said is not fixed:
+# they heard so in their conversation; those who follow it hear of it here.
+REOPEN = "reopen"
 
 
 def notice_message(item: Dict[str, Any]) -> Tuple[str, Dict[str, Any]]:
     """What the citizen is told of a feed item: the text and the bot event's `data` (the photo)."""
-    words = report.status_text({"state": item.get("state"), "status": item.get("status")})
-    lines = [f"Phản ánh {item['service_request_id']} của bạn có cập nhật mới: {words}."]
+    code = item["service_request_id"]
     note = str(item.get("description") or "").strip()
-    if note:
-        lines.append(f"Ghi chú của đơn vị xử lý: {note}")
+    if item.get("kind") == REOPEN:
+        lines = [f"Phản ánh {code} được mở lại và chuyển lại cho đơn vị xử lý."] + ([note] if note else [])
+    else:
+        words = report.status_text({"state": item.get("state"), "status": item.get("status")})
+        lines = [f"Phản ánh {code} của bạn có cập nhật mới: {words}."]
+        if note:
+            lines.append(f"Ghi chú của đơn vị xử lý: {note}")
     media_url = item.get("media_url")
     if media_url:
         lines.append("Ảnh kết quả xử lý ở dưới.")
@@ -85,6 +92,7 @@ class Notifier:
         mine: List[Tuple[Dict[str, Any], str]] = [
             (item if citizen.filer else {**item, FOLLOWER: True}, citizen.sender_id)
             for item in usable for citizen in who.get(str(item["service_request_id"]), [])
+            if not (citizen.filer and item.get("kind") == REOPEN)
         ]
         added = notices.add(self.server, mine)
         if usable:

@@ -159,6 +159,22 @@ async def test_those_who_follow_a_report_hear_of_it_but_only_its_filer_is_asked_
     assert [trigger["sender"] for trigger in rasa.triggers] == [filer]
 
 
+async def test_a_reopening_is_told_to_those_who_follow_not_to_the_filer_who_asked_for_it(data_dir):
+    [filer] = follow(data_dir, 1)
+    followed.follow("PA000001", "zalo:201", "zalo", data_dir / "followed.sqlite3")
+    async with UpdatesFeed() as feed, RasaEvents() as rasa:
+        with project_process("bot.notifier", notifier_env(data_dir, feed, rasa)):
+            feed.publish("PA000001", "assigned", "Người dân báo vấn đề chưa được khắc phục", kind="reopen")
+            feed.publish("PA000001", "in_progress", "Đang sửa lại")
+            await eventually(lambda: len(rasa.texts("zalo:201")) == 2 and rasa.texts(filer), "both told",
+                             timeout_s=30)
+    reopened, progress = rasa.texts("zalo:201")
+    assert reopened == ("Phản ánh PA000001 được mở lại và chuyển lại cho đơn vị xử lý.\n"
+                        "Người dân báo vấn đề chưa được khắc phục")
+    [told] = rasa.texts(filer)  # the filer said it is not fixed: only the agency's work is news
+    assert "đang xử lý" in told and "Đang sửa lại" in told
+
+
 def test_a_notices_file_from_before_followers_is_kept_and_told_to_each(data_dir):
     path = data_dir / notices.FILENAME
     old = notices.SCHEMA.replace(notices.ONCE_PER_CITIZEN, "UNIQUE (server, update_id)")

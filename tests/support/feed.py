@@ -35,13 +35,13 @@ class UpdatesFeed(Standin):
         app.router.add_get("/open311/v2/servicerequestupdates.json", self._feed)
 
     def publish(self, code: str, state: str, note: str = "", media_url: Optional[str] = None,
-                at: Optional[datetime] = None) -> Dict[str, Any]:
+                at: Optional[datetime] = None, kind: str = "state") -> Dict[str, Any]:
         """A change of report `code`, made `at` (now by default), as the feed lists it."""
         item = {
             "update_id": len(self.items) + 1, "service_request_id": code,
             "updated_datetime": (at or datetime.now(timezone.utc)).astimezone(VN).isoformat(timespec="seconds"),
             "status": "closed" if state in ("resolved", "rejected") else "open", "state": state,
-            "description": note, "media_url": media_url,
+            "description": note, "media_url": media_url, "kind": kind,
         }
         self.items.append(item)
         return item
