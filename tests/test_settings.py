@@ -67,10 +67,12 @@ def test_the_banner_names_the_open311_server_actually_used(capsys):
     print_welcome(load_settings({}))
     bundled = capsys.readouterr().out
     assert "Routing backend: http://127.0.0.1:8000/open311/v2/services.json" in bundled
+    assert "Console (IOC):   http://127.0.0.1:8000/console/" in bundled
+    assert "Public figures:  http://127.0.0.1:8000/stats/" in bundled
     print_welcome(load_settings({"BACKEND_URL": "https://open311.example.org/open311/v2/"}))
     elsewhere = capsys.readouterr().out
     assert "Routing backend: https://open311.example.org/open311/v2/services.json" in elsewhere
-    assert "127.0.0.1:8000" not in elsewhere
+    assert "127.0.0.1:8000" not in elsewhere  # nor its console and figures: not started here
 
 
 def test_the_servers_answer_their_own_names_only():

@@ -234,6 +234,11 @@ def print_welcome(settings: Settings) -> None:
         f"  Rasa HTTP API:   {base}  (REST channel: {base}/webhooks/rest/webhook)",
         f"  Routing backend: {settings.effective_backend_url}/services.json"
         + ("  (BACKEND_URL: not started here)" if settings.backend_url else ""),
+        *([] if settings.backend_url else [
+            f"  Console (IOC):   http://127.0.0.1:{settings.backend_port}/console/"
+            "  (accounts: python -m backend.accounts add)",
+            f"  Public figures:  http://127.0.0.1:{settings.backend_port}/stats/",
+        ]),
         f"  Telegram:        {telegram_state(settings)}",
         f"  Zalo:            {off_or_on(settings.zalo_off_reason())}",
         "Press Ctrl-C to stop everything.",
