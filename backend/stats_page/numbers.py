@@ -23,7 +23,10 @@ def percent(share: Optional[float]) -> str:
 
 
 def hours(value: Optional[float]) -> str:
-    return MISSING if value is None else decimal(value) + " giờ"
+    if value is None:
+        return MISSING
+    # Under an hour, in minutes: "0,0 giờ" would read as nothing at all.
+    return f"{max(1, round(value * 60))} phút" if value < 1 else decimal(value) + " giờ"
 
 
 def rating(value: Optional[float]) -> str:

@@ -12,6 +12,7 @@ from selenium.webdriver.common.by import By
 
 from backend import create_app
 from backend.appkeys import SESSIONS
+from backend.stats_page.numbers import hours
 from bot.settings import Settings
 from tests.support.browser import OUTPUT, chromium
 from tests.support.servers import BackgroundLoop, free_port, serve
@@ -141,3 +142,7 @@ def test_the_page_in_a_browser(site, browser, size, mobile):
     assert "period=last_month" in browser.current_url
     for secret in PERSONAL:
         assert secret not in browser.page_source
+
+
+def test_times_under_an_hour_read_in_minutes():
+    assert [hours(value) for value in (None, 0.001, 0.5, 1.0, 30.25)] == ["–", "1 phút", "30 phút", "1,0 giờ", "30,2 giờ"]
