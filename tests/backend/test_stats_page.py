@@ -145,4 +145,5 @@ def test_the_page_in_a_browser(site, browser, size, mobile):
 
 
 def test_times_under_an_hour_read_in_minutes():
-    assert [hours(value) for value in (None, 0.001, 0.5, 1.0, 30.25)] == ["–", "1 phút", "30 phút", "1,0 giờ", "30,2 giờ"]
+    shown = [hours(value) for value in (None, 0.001, 0.5, 1.0, 30.25)]
+    assert shown == ["–", "1 phút", "30 phút", "1,0 giờ", "30,2 giờ"]
