@@ -147,7 +147,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     async with Open311Client.from_settings(settings) as backend, aiohttp.ClientSession() as http:
         notifier = Notifier(settings, backend, http)
         logger.info("notifier started (Open311 server %s, every %g s)", backend.base_url, settings.notify_interval_s)
-        await asyncio.gather(work(notifier.poll, stop, settings.notify_interval_s), work(notifier.step, stop))
+        # A notice half told when asked to stop is finished (it is bounded by Rasa's timeouts).
+        await asyncio.gather(work(notifier.poll, stop, settings.notify_interval_s),
+                             work(notifier.step, stop, finish=True))
     logger.info("notifier stopped")
 
 

@@ -120,15 +120,19 @@ class Worker:
                        entry.failures + 1, cause, next_attempt - time.time())
 
 
-async def work(step: Callable[[], Coroutine[Any, Any, bool]], stop: asyncio.Event, idle_s: float = IDLE_S) -> None:
+async def work(step: Callable[[], Coroutine[Any, Any, bool]], stop: asyncio.Event, idle_s: float = IDLE_S,
+               *, finish: bool = False) -> None:
     """Runs `step` again and again until `stop` is set, waiting `idle_s` after a step that found
-    nothing to do; a step in flight when `stop` is set is cancelled (it gives its row back)."""
+    nothing to do. A step in flight when `stop` is set is cancelled (it gives its row back), or
+    with `finish` awaited: a message already on its way cannot be taken back, and cancelled after
+    it was sent it would be sent again by whoever takes the row next."""
     while not stop.is_set():
         working = asyncio.create_task(step())
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({working, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if not working.done():
-            working.cancel()
+            if not finish:
+                working.cancel()
             await asyncio.gather(working, return_exceptions=True)
             break
         stopping.cancel()

@@ -74,6 +74,23 @@ async def test_each_change_reaches_its_citizen_once_even_across_a_restart(data_d
     assert newest - timedelta(minutes=11) < restart_read <= newest
 
 
+async def test_a_notifier_stopped_while_telling_finishes_the_message_and_nobody_tells_it_again(data_dir):
+    [sender] = follow(data_dir, 1)
+    async with UpdatesFeed() as feed, RasaEvents() as rasa:
+        rasa.delay_s = 2  # the message is out; Rasa's answer is still on its way
+        env = notifier_env(data_dir, feed, rasa)
+        with project_process("bot.notifier", env) as first:
+            feed.publish("PA000001", "in_progress", "Đội vệ sinh đang thu gom")
+            await eventually(lambda: rasa.calls, "the message on its way", timeout_s=30)
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(timeout=20) == 0
+        rasa.delay_s = 0
+        reads_before = len(feed.reads)
+        with project_process("bot.notifier", env):
+            await eventually(lambda: len(feed.reads) > reads_before + 2, "the feed read again", timeout_s=30)
+    assert len(rasa.calls) == 1 and len(rasa.texts(sender)) == 1
+
+
 async def test_two_notifiers_at_once_tell_each_change_once(data_dir):
     senders = follow(data_dir, 8)
     async with UpdatesFeed() as feed, RasaEvents() as rasa:

@@ -116,6 +116,7 @@ class RasaEvents(Standin):
         self.calls: List[Dict[str, Any]] = []
         self.triggers: List[Dict[str, Any]] = []
         self.unreachable: Set[str] = set()
+        self.delay_s = 0.0  # how long Rasa takes to answer once it has sent the message
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/conversations/{sender}/tracker/events", self._events)
@@ -131,6 +132,7 @@ class RasaEvents(Standin):
         sender = request.match_info["sender"]
         status = 500 if sender in self.unreachable else self.status
         calls.append({"sender": sender, "query": dict(request.query), "body": await request.json(), "status": status})
+        await asyncio.sleep(self.delay_s)
         if sender in self.unreachable:
             return web.json_response({"status": "failure", "message": "An unexpected error occurred. Error: "
                                       "Telegram refused the message: Forbidden: bot was blocked by the user"},
