@@ -25,7 +25,7 @@ def _url(settings: Settings, sender_id: str, endpoint: str, **params: str) -> st
     params = {"output_channel": "latest", **params}
     if settings.rasa_api_token:
         params["token"] = settings.rasa_api_token
-    return (f"http://127.0.0.1:{settings.rasa_port}/conversations/"
+    return (f"{settings.effective_rasa_url}/conversations/"
             f"{quote(sender_id, safe='')}/{endpoint}?{urlencode(params)}")
 
 

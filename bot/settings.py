@@ -125,6 +125,20 @@ def _seconds_list(env: Mapping[str, str], name: str, default: Tuple[float, ...])
     return tuple(_seconds({name: part}, name, 1.0) for part in parts)
 
 
+def _share(env: Mapping[str, str], name: str, default: float) -> float:
+    """A number from 0 to 1 (a confidence, a share of examples)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise SettingsError(f"{name} must be a number from 0 to 1, got {raw!r}")
+    return value
+
+
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     value = _int(env, name, default)
     if value < 1:
@@ -324,6 +338,23 @@ class Settings:
     map_tile_url: Optional[str] = DEFAULT_MAP_TILE_URL  # base map tiles; None: boundaries and names only
     map_tile_attribution: str = DEFAULT_MAP_TILE_ATTRIBUTION  # credit shown on the map, as the tiles' terms ask
 
+    # Rasa servers as the other processes reach them. RASA_URL: where the workers (outbox,
+    # notifier) call Rasa's API (one replica, or the load balancer); None: 127.0.0.1:RASA_PORT.
+    # RASA_REPLICA_URLS: every replica, each of which loads a model that goes live.
+    rasa_url: Optional[str] = None
+    rasa_replica_urls: Tuple[str, ...] = ()
+
+    # Admins' service (bot/admin/): inbox, labelling, retraining; the console reaches it over HTTP
+    admin_port: int = 5056
+    admin_url: Optional[str] = None  # None: http://127.0.0.1:ADMIN_PORT
+    admin_api_token: Optional[str] = None  # shared by the console and the admin service
+    # The training data, configuration and held-out set the admins label and train from
+    training_dir: Path = PROJECT_ROOT
+    # A message whose intent or category is less sure than this goes to the admins' inbox
+    inbox_min_confidence: float = 0.5
+    # How far below the live model a new one may score (intent, category accuracy) and still go live
+    retrain_margin: float = 0.01
+
     # Derived values -------------------------------------------------------------------------
     @property
     def effective_database_url(self) -> str:
@@ -361,6 +392,18 @@ class Settings:
     @property
     def effective_backend_public_url(self) -> str:
         return (self.backend_public_url or f"http://127.0.0.1:{self.backend_port}").rstrip("/")
+
+    @property
+    def effective_rasa_url(self) -> str:
+        return (self.rasa_url or f"http://127.0.0.1:{self.rasa_port}").rstrip("/")
+
+    @property
+    def effective_rasa_replica_urls(self) -> Tuple[str, ...]:
+        return tuple(url.rstrip("/") for url in self.rasa_replica_urls) or (self.effective_rasa_url,)
+
+    @property
+    def effective_admin_url(self) -> str:
+        return (self.admin_url or f"http://127.0.0.1:{self.admin_port}").rstrip("/")
 
     @property
     def action_endpoint_url(self) -> str:
@@ -402,7 +445,7 @@ class Settings:
 
 def _distinct_ports(settings: Settings) -> None:
     ports = {"RASA_PORT": settings.rasa_port, "ACTIONS_PORT": settings.actions_port,
-             "BACKEND_PORT": settings.backend_port}
+             "BACKEND_PORT": settings.backend_port, "ADMIN_PORT": settings.admin_port}
     for name, port in ports.items():
         same = [other for other, value in ports.items() if value == port and other != name]
         if same:
@@ -477,6 +520,15 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         console_idle_minutes=_positive_int(env, "CONSOLE_IDLE_MINUTES", 480),
         map_tile_url=_tile_url(env, "MAP_TILE_URL"),
         map_tile_attribution=env.get("MAP_TILE_ATTRIBUTION", "").strip() or DEFAULT_MAP_TILE_ATTRIBUTION,
+        rasa_url=_url(env, "RASA_URL", ("http", "https")),
+        rasa_replica_urls=tuple(_url({"RASA_REPLICA_URLS": url}, "RASA_REPLICA_URLS", ("http", "https")) or ""
+                                for url in _list(env, "RASA_REPLICA_URLS")),
+        admin_port=_port(env, "ADMIN_PORT", 5056),
+        admin_url=_url(env, "ADMIN_URL", ("http", "https")),
+        admin_api_token=_opt(env, "ADMIN_API_TOKEN"),
+        training_dir=Path(env.get("TRAINING_DIR") or PROJECT_ROOT),
+        inbox_min_confidence=_share(env, "INBOX_MIN_CONFIDENCE", 0.5),
+        retrain_margin=_share(env, "RETRAIN_MARGIN", 0.01),
     )
     _distinct_ports(settings)
     _lock_outlives_backend_calls(settings)
