@@ -20,6 +20,7 @@ from multidict import MultiMapping
 
 from bot import photos
 from bot.report_codes import report_number
+from bot.text import fold
 
 from .. import lifecycle
 from ..appkeys import AREA, DIRECTORY, MEDIA, SESSIONS
@@ -42,6 +43,9 @@ STATE_LABELS = {
 KIND_LABELS = {"state": "", "reassign": "Chuyển cơ quan", "reopen": "Người dân báo chưa xong",
                "rating": "Người dân đánh giá"}
 ACTOR_LABELS = {"operator": "Trung tâm điều hành", "citizen": "Người dân", "system": "Hệ thống"}
+# Said on the report's page after a form went through (`?done=`): the page itself shows the result,
+# but without a word an operator cannot tell a saved form from a reloaded page.
+DONE_TEXTS = {"state": "Đã cập nhật trạng thái.", "reassign": "Đã chuyển phản ánh sang cơ quan mới."}
 
 
 def now_utc() -> datetime:
@@ -159,13 +163,21 @@ async def reports(request: web.Request) -> web.Response:
     })
 
 
+def _place(address: Optional[str], unit: str) -> str:
+    """The address and the unit, the unit once: the assistant's addresses often end with it."""
+    if not address:
+        return unit
+    return address if fold(unit) in fold(address) else f"{address}, {unit}"
+
+
 def _row(report: Report, now: datetime, names: Dict[str, Dict[str, str]]) -> Dict[str, Any]:
+    unit = names["units"].get(report.ward_code, report.ward_code)
     return {
         "code": report.code, "url": f"reports/{report.code}", "state": report.state,
         "state_label": STATE_LABELS[report.state],
         "category": names["categories"].get(report.service_code, report.service_code),
-        "unit": names["units"].get(report.ward_code, report.ward_code), "agency": report.agency_name,
-        "description": report.description, "address": report.address, "lat": report.lat, "long": report.long,
+        "unit": unit, "agency": report.agency_name, "place": _place(report.address, unit),
+        "description": report.description, "lat": report.lat, "long": report.long,
         "requested": _when(report.requested_at), "deadline": _when(report.expected_at),
         "overdue": listing.overdue(report, now), "reopened": bool(report.reopened),
     }
@@ -188,11 +200,14 @@ async def _their_report(request: web.Request, user: Identity) -> Report:
 async def report_page(request: web.Request) -> web.Response:
     user = await signed_in(request)
     report = await _their_report(request, user)
-    return await _show(request, user, report)
+    return await _show(request, user, report, done=DONE_TEXTS.get(request.query.get("done", "")))
 
 
 async def _show(request: web.Request, user: Identity, report: Report, error: Optional[str] = None,
-                status: int = 200) -> web.Response:
+                status: int = 200, *, typed: Optional[Dict[str, str]] = None,
+                done: Optional[str] = None) -> web.Response:
+    """The report's page; after a refused form, with the error and what was typed in it (`typed`),
+    so that nothing the operator wrote is lost."""
     async with request.config_dict[SESSIONS]() as session:
         history = await report_updates(session, report.id)
     names = _names(request)
@@ -215,7 +230,7 @@ async def _show(request: web.Request, user: Identity, report: Report, error: Opt
         "rating": report.rating, "rating_comment": report.rating_comment,
         "can_reassign": security.may(user, security.REASSIGN) and report.state not in lifecycle.CLOSED_STATES,
         "agencies": {k: v for k, v in names["agencies"].items() if k != report.agency_id},
-        "error": error, "max_note": MAX_NOTE,
+        "error": error, "max_note": MAX_NOTE, "done": done, "typed": typed or {},
     }, status)
 
 
@@ -244,6 +259,12 @@ async def _photo(request: web.Request, form: MultiMapping[Any]) -> Optional[str]
     return await request.config_dict[MEDIA].save(data)
 
 
+def _typed(form: MultiMapping[Any], which: str) -> Dict[str, str]:
+    """What was typed in the page's form `which` (`typed.form`), to show it again."""
+    fields = ("state", "note", "no_photo_reason", "agency_id", "reason")
+    return {"form": which, **{name: str(form.get(name, "")) for name in fields}}
+
+
 def _actor_of(user: Identity) -> str:
     return "operator" if user.is_operator else f"agency:{user.agency_id}"
 
@@ -252,18 +273,19 @@ async def move(request: web.Request) -> web.Response:
     user = await signed_in(request)
     report = await _their_report(request, user)
     form = await request.post()
+    typed = _typed(form, "move")
     state = str(form.get("state", ""))
     note, reason = _note(form, "note"), _note(form, "no_photo_reason")
     if state not in lifecycle.NEXT_STATES[report.state]:
-        return await _show(request, user, report, "Không chuyển được sang trạng thái này.", 400)
+        return await _show(request, user, report, "Không chuyển được sang trạng thái này.", 400, typed=typed)
     try:
         media_url = await _photo(request, form)
     except photos.PhotoError as exc:
-        return await _show(request, user, report, str(exc), 400)
+        return await _show(request, user, report, str(exc), 400, typed=typed)
     if state == lifecycle.RESOLVED and not media_url:
         if not reason:
             return await _show(request, user, report,
-                               "Cần ảnh sau khi xử lý, hoặc ghi rõ lý do không có ảnh.", 400)
+                               "Cần ảnh sau khi xử lý, hoặc ghi rõ lý do không có ảnh.", 400, typed=typed)
         note = f"{note}\n(Không có ảnh: {reason})" if note else f"Không có ảnh: {reason}"
     try:
         async with request.config_dict[SESSIONS]() as session, session.begin():
@@ -274,11 +296,12 @@ async def move(request: web.Request) -> web.Response:
     except WrongAgency as exc:
         raise web.HTTPForbidden(text="Phản ánh này thuộc cơ quan khác.") from exc
     except Refused as exc:
-        return await _show(request, user, report, exc.vietnamese, 409)
+        return await _show(request, user, report, exc.vietnamese, 409, typed=typed)
     if changed is None:
         raise web.HTTPNotFound(text="Không tìm thấy phản ánh này.")
     log.info("console: %s moved %s to %s", user.login, changed.code, state)
-    raise web.HTTPSeeOther(request.app.router["console.report"].url_for(code=changed.code))
+    raise web.HTTPSeeOther(request.app.router["console.report"].url_for(code=changed.code)
+                           .with_query(done="state"))
 
 
 async def reassign_report(request: web.Request) -> web.Response:
@@ -287,17 +310,19 @@ async def reassign_report(request: web.Request) -> web.Response:
     if not security.may(user, security.REASSIGN):
         raise web.HTTPForbidden(text="Chỉ trung tâm điều hành chuyển phản ánh sang cơ quan khác.")
     form = await request.post()
+    typed = _typed(form, "reassign")
     agency = request.config_dict[DIRECTORY].agency(str(form.get("agency_id", "")))
     reason = _note(form, "reason")
     if agency is None or not reason:
-        return await _show(request, user, report, "Cần chọn cơ quan và ghi lý do chuyển.", 400)
+        return await _show(request, user, report, "Cần chọn cơ quan và ghi lý do chuyển.", 400, typed=typed)
     try:
         async with request.config_dict[SESSIONS]() as session, session.begin():
             changed = await reassign(session, report.id, agency.id, agency.name, reason, now_utc(),
                                      actor=_actor_of(user))
     except Refused as exc:
-        return await _show(request, user, report, exc.vietnamese, 409)
+        return await _show(request, user, report, exc.vietnamese, 409, typed=typed)
     if changed is None:
         raise web.HTTPNotFound(text="Không tìm thấy phản ánh này.")
     log.info("console: %s reassigned %s to %s", user.login, changed.code, agency.id)
-    raise web.HTTPSeeOther(request.app.router["console.report"].url_for(code=changed.code))
+    raise web.HTTPSeeOther(request.app.router["console.report"].url_for(code=changed.code)
+                           .with_query(done="reassign"))

@@ -4,6 +4,7 @@ test_console_browser.py; the accounts CLI: test_console_accounts.py.)"""
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 
 import pytest
@@ -156,6 +157,27 @@ async def test_an_operator_sees_the_phone_moves_resolves_with_a_photo_and_reassi
     assert response.status == 303
     assert await agency_of(console, other) == "hepco"
     assert "Rác sinh hoạt do HEPCO thu gom" in await user.page(f"/console/reports/{other}")
+
+
+async def test_a_refused_form_keeps_what_was_typed_and_a_saved_one_says_so(console):
+    code = await create_at_phu_xuan(console, address_string="12 Lê Lợi, Phường Phú Xuân")
+    user = ConsoleUser(console)
+    await user.sign_in("ioc.lan")
+    page = await user.page(f"/console/reports/{code}")
+    place = re.search(r"<dt>Địa điểm</dt><dd>([^<]*)", page).group(1)
+    assert place.count("Phú Xuân") == 1, f"the place names its ward once: {place}"
+    assert (await user.post(f"/console/reports/{code}/state", {"state": "in_progress"})).status == 303
+    response = await user.post(f"/console/reports/{code}/state",
+                               {"state": "resolved", "note": "Đã thay bóng đèn ở cột số 7"})
+    assert response.status == 400
+    page = await response.text()
+    assert 'value="resolved" required checked' in page, "the state chosen stays chosen"
+    assert "Đã thay bóng đèn ở cột số 7</textarea>" in page
+    response = await user.post(f"/console/reports/{code}/state",
+                               {"state": "resolved", "note": "Đã thay bóng đèn", "no_photo_reason": "Máy ảnh hỏng"})
+    assert response.status == 303 and response.headers["Location"].endswith("?done=state")
+    assert "Đã cập nhật trạng thái." in await user.page(response.headers["Location"])
+    assert "Đã cập nhật" not in await user.page(f"/console/reports/{code}")
 
 
 async def test_the_list_filters_pages_and_marks_overdue_reports(console):
