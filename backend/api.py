@@ -121,6 +121,8 @@ def update_json(update: ReportUpdate, code: str) -> Dict[str, Any]:
         # Extension: what kind of change (state, reassign, reopen), so that a notifier can tell a
         # citizen's own reopening apart from the agency's work.
         "kind": update.kind,
+        # Extension: the agency responsible after the change, which a reassignment names.
+        "agency_responsible": update.agency_name,
     }
 
 

@@ -40,6 +40,7 @@ FOLLOWER = "told_to_follower"
 # The feed's `kind` (an extension of the bundled backend) of a report its filer said is not fixed:
 # they heard so in their conversation; those who follow it hear of it here.
 REOPEN = "reopen"
+REASSIGN = "reassign"
 
 
 def notice_message(item: Dict[str, Any]) -> Tuple[str, Dict[str, Any]]:
@@ -48,6 +49,10 @@ def notice_message(item: Dict[str, Any]) -> Tuple[str, Dict[str, Any]]:
     note = str(item.get("description") or "").strip()
     if item.get("kind") == REOPEN:
         lines = [f"Phản ánh {code} được mở lại và chuyển lại cho đơn vị xử lý."] + ([note] if note else [])
+    elif item.get("kind") == REASSIGN and item.get("agency_responsible"):
+        lines = [f"Phản ánh {code} của bạn đã được chuyển cho {item['agency_responsible']} xử lý."]
+        if note:
+            lines.append(f"Lý do: {note}")
     else:
         words = report.status_text({"state": item.get("state"), "status": item.get("status")})
         lines = [f"Phản ánh {code} của bạn có cập nhật mới: {words}."]

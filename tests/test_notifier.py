@@ -13,7 +13,7 @@ from typing import Dict, List
 
 import pytest
 
-from bot import followed, notices
+from bot import followed, notices, notifier
 from bot.settings import DEV_API_KEY
 from tests.support.delivery import RasaEvents, project_process
 from tests.support.feed import UpdatesFeed
@@ -190,6 +190,15 @@ async def test_a_reopening_is_told_to_those_who_follow_not_to_the_filer_who_aske
                         "Người dân báo vấn đề chưa được khắc phục")
     [told] = rasa.texts(filer)  # the filer said it is not fixed: only the agency's work is news
     assert "đang xử lý" in told and "Đang sửa lại" in told
+
+
+def test_a_reassignment_names_the_agency_that_has_the_report_now():
+    item = {"service_request_id": "PA000007", "state": "assigned", "status": "open", "kind": "reassign",
+            "description": "Việc của công an phường", "agency_responsible": "Công an phường Phú Xuân"}
+    text, data = notifier.notice_message(item)
+    assert text == ("Phản ánh PA000007 của bạn đã được chuyển cho Công an phường Phú Xuân xử lý.\n"
+                    "Lý do: Việc của công an phường")
+    assert data == {}
 
 
 def test_a_notices_file_from_before_followers_is_kept_and_told_to_each(data_dir):

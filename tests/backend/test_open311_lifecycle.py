@@ -153,6 +153,8 @@ async def test_an_operator_reassigns_with_a_reason_an_agency_may_not(client):
     report = await changed(client, code, "", OPERATOR_KEY, **wrong_agency)
     assert report["state"] == "assigned" and report["agency_responsible"] != "UBND phường Phú Xuân"
     assert report["updates"][-1]["description"] == "Việc của công an phường"
+    # The feed names the new agency, so that the citizen hears who has it now.
+    assert report["updates"][-1]["agency_responsible"] == report["agency_responsible"]
     assert "Việc của công an phường" in report["status_notes"]
     # From now on the report is the police's to work, no longer the committee's.
     await refused(await post_state(client, code, "in_progress", COMMITTEE_KEY), 403)
