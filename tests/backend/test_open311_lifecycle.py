@@ -90,8 +90,9 @@ async def test_every_change_is_in_the_history_and_the_feed_oldest_first(client):
     ]
     assert [i["update_id"] for i in items] == sorted(i["update_id"] for i in items)
     assert items[-1] == history[-1]
+    # Nothing about the citizen or who acted.
     assert set(items[0]) == {"update_id", "service_request_id", "updated_datetime", "status", "state",
-                             "description", "media_url", "kind", "agency_responsible"}  # nothing about the citizen or who acted
+                             "description", "media_url", "kind", "agency_responsible"}
     assert {i["kind"] for i in items} == {"state"}
 
     for key in (OPERATOR_KEY, POLICE_KEY):  # any role reads it
