@@ -1,4 +1,5 @@
-"""What the assistant did not understand: ask to rephrase, and keep the message for the admins."""
+"""What the assistant did not understand: ask to rephrase. The admins' inbox finds the message in
+the tracker store (bot/admin/inbox.py)."""
 from __future__ import annotations
 
 from typing import List, Optional, Text
@@ -6,8 +7,7 @@ from typing import List, Optional, Text
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 
-from bot import danger, misses
-from bot.messages import channel_from
+from bot import danger
 
 
 class ActionFallback(Action):
@@ -18,8 +18,6 @@ class ActionFallback(Action):
 
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         message = tracker.latest_message
-        misses.record(message.get("text") or "", message.get("intent_ranking") or [],
-                      channel_from(message) or tracker.get_latest_input_channel())
         if danger.worth_asking(message):
             # Recall before precision: a scene the NLU could not place may be danger under way.
             dispatcher.utter_message(response="utter_ask_danger_unclear")

@@ -8,7 +8,7 @@ from typing import List, Text
 from rasa_sdk import Action
 from rasa_sdk.events import ActiveLoop, EventType
 
-from bot import duplicates, followed, outbox, report
+from bot import duplicates, followed, metrics, outbox, report
 from bot.messages import channel_from
 from bot.open311_client import BackendRejected, BackendUnavailable
 
@@ -35,6 +35,7 @@ class ActionSubmitReport(Action):
         fields = report.request_fields(tracker.current_slot_values(), tracker.sender_id,
                                        channel_from(tracker.latest_message) or tracker.get_latest_input_channel(),
                                        key)
+        channel = metrics.channel_label(fields["channel"])
         try:
             async with client() as backend:
                 created = await backend.create_request(**fields)
@@ -43,17 +44,20 @@ class ActionSubmitReport(Action):
         except BackendUnavailable as exc:
             # The outbox worker (bot/outbox_worker.py) delivers it and tells the citizen the code.
             outbox.save(fields)
+            metrics.REPORTS_SUBMITTED.labels(channel, "queued").inc()
             logger.warning("backend unavailable, report kept in the outbox (sender %s): %s",
                            tracker.sender_id, exc.detail)
             dispatcher.utter_message(response="utter_report_queued", json_message=REPORT_ENDED)
             return reset_report()
         except BackendRejected as exc:
             logger.error("backend rejected a report (sender %s): %s", tracker.sender_id, exc)
+            metrics.REPORTS_SUBMITTED.labels(channel, "rejected").inc()
             dispatcher.utter_message(response="utter_report_rejected", reason=exc.description,
                                      json_message=REPORT_ENDED)
             return reset_report()
         # The notifier tells this conversation of the report's changes.
         followed.record(code, tracker.sender_id, fields["channel"])
+        metrics.REPORTS_SUBMITTED.labels(channel, "sent").inc()
         dispatcher.utter_message(response="utter_report_sent", report_id=code,
                                  agency=sent.get("agency_responsible") or "đang phân công", json_message=REPORT_ENDED)
         return reset_report()

@@ -10,7 +10,7 @@ from aiohttp import BodyPartReader, web
 from multidict import MultiDict, MultiMapping
 from sqlalchemy.exc import IntegrityError
 
-from bot import photos
+from bot import metrics, photos
 from bot.categories import Category
 from bot.report_codes import format_report_code, report_number
 
@@ -183,6 +183,7 @@ async def create(request: web.Request) -> web.Response:
             raise
         return _repeat(stored, request)
     log.info("created %s -> %s [%s]", report.code, report.agency_id, request[REQUEST_ID])
+    metrics.BACKEND_REPORTS_CREATED.labels(metrics.channel_label(new.channel)).inc()
     # 201: a new resource exists at requests/{code}.json (Open311 clients accept any 2xx).
     return _created(report, 201)
 

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from bot.area import load_area
 from bot.settings import Settings, SettingsError
 
-from . import api, console, db, follows, stats, stats_page
+from . import api, console, db, follows, monitoring, stats, stats_page
 from .appkeys import AREA, DIRECTORY, MEDIA, SESSIONS, SETTINGS, UPLOADS
 from .directory import Directory, load_directory
 from .errors import logged_path, open311_errors
@@ -72,7 +72,8 @@ def create_app(settings: Settings) -> web.Application:
     directory = load_directory()
     check_agency_keys(settings, directory)
     # A foreign Host is refused inside open311_errors, so that it gets an Open311 body too.
-    app = web.Application(middlewares=[open311_errors, served_host(settings)], client_max_size=MAX_FORM_BODY)
+    app = web.Application(middlewares=[monitoring.counted, open311_errors, served_host(settings)],
+                          client_max_size=MAX_FORM_BODY)
     app[SETTINGS] = settings
     app[AREA] = load_area()
     app[DIRECTORY] = directory
@@ -82,6 +83,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(orphan_sweeper)  # after the database it queries
     app.add_routes(api.routes())
     app.router.add_get("/health", health)
+    monitoring.setup(app)
     stats.setup(app)
     stats_page.setup(app)
     console.setup(app, settings)

@@ -21,7 +21,7 @@ import sys
 from typing import Any, List, Optional, TextIO
 
 from bench.nlu import Emit, bench_cv, bench_heldout
-from bot.cli import latest_model
+from bot.admin.models import live_model
 from bot.settings import load_settings
 
 
@@ -66,7 +66,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    model = latest_model(load_settings())
+    model = live_model(load_settings())
     if model is None:
         print("error: no model in models/: run `python -m bot.cli train` first", file=sys.stderr)
         return 1

@@ -1,24 +1,28 @@
-"""Which conversation filed which report (DATA_DIR/followed.sqlite3), and which conversations
-follow a report someone else filed (the duplicate offer), so that the notifier (`bot/notifier.py`)
-can tell each change of a report to each of them, on the channel they used. Written where a report
-is filed: the action that submits it, and the outbox worker once a report that waited is
-delivered; and where a citizen chooses to follow a nearby report instead of filing it again.
+"""Which conversation filed which report, and which conversations follow a report someone else
+filed (the duplicate offer), so that the notifier (`bot/notifier.py`) can tell each change of a
+report to each of them, on the channel they used (DATA_DIR/followed.sqlite3, or the database of
+ASSISTANT_STORE_URL). Written where a report is filed: the action that submits it, and the outbox
+worker once a report that waited is delivered; and where a citizen chooses to follow a nearby
+report instead of filing it again.
 """
 from __future__ import annotations
 
 import time
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
+from sqlalchemy import Column, Float, MetaData, Table, Text, bindparam, text
+
 from bot import local_store
 
-SCHEMA = ("CREATE TABLE IF NOT EXISTS followed (code TEXT PRIMARY KEY, sender_id TEXT NOT NULL, "
-          "channel TEXT, filed_at REAL NOT NULL)")
+metadata = MetaData()
+Table("followed", metadata, Column("code", Text, primary_key=True), Column("sender_id", Text, nullable=False),
+      Column("channel", Text), Column("filed_at", Float, nullable=False))
 # Followers apart from filers: a report has one filer and any number of followers.
-FOLLOWS = ("CREATE TABLE IF NOT EXISTS follows (code TEXT NOT NULL, sender_id TEXT NOT NULL, channel TEXT, "
-           "followed_at REAL NOT NULL, PRIMARY KEY (code, sender_id))")
+Table("follows", metadata, Column("code", Text, primary_key=True), Column("sender_id", Text, primary_key=True),
+      Column("channel", Text), Column("followed_at", Float, nullable=False))
+STORE = local_store.Store("followed.sqlite3", metadata)
 
 
 @dataclass(frozen=True)
@@ -30,19 +34,11 @@ class Follower:
     filer: bool = True  # False: follows a report someone else filed
 
 
-def _connect(path: Optional[Path]):
-    db = local_store.connect("followed.sqlite3", SCHEMA, path)
-    db.execute(FOLLOWS)
-    return db
-
-
 def record(code: str, sender_id: str, channel: Optional[str], path: Optional[Path] = None,
            now: Optional[float] = None) -> None:
     """Remembers that `sender_id` filed `code`; a repeat (the same report confirmed twice) keeps
     the first record."""
-    with closing(_connect(path)) as db, db:
-        db.execute("INSERT OR IGNORE INTO followed (code, sender_id, channel, filed_at) VALUES (?, ?, ?, ?)",
-                   (code, sender_id, channel, time.time() if now is None else now))
+    _keep("followed", "filed_at", code, sender_id, channel, path, now)
 
 
 def followers(codes: Iterable[str], path: Optional[Path] = None) -> Dict[str, Follower]:
@@ -50,18 +46,25 @@ def followers(codes: Iterable[str], path: Optional[Path] = None) -> Dict[str, Fo
     wanted = sorted(set(codes))
     if not wanted:
         return {}
-    with closing(_connect(path)) as db:
-        rows = db.execute(f"SELECT code, sender_id, channel, filed_at FROM followed "
-                          f"WHERE code IN ({', '.join('?' * len(wanted))})", wanted).fetchall()
+    query = text("SELECT code, sender_id, channel, filed_at FROM followed WHERE code IN :codes")
+    with STORE.engine(path).connect() as db:
+        rows = db.execute(query.bindparams(bindparam("codes", expanding=True)), {"codes": wanted}).all()
     return {row[0]: Follower(*row) for row in rows}
 
 
 def follow(code: str, sender_id: str, channel: Optional[str], path: Optional[Path] = None,
            now: Optional[float] = None) -> None:
     """Remembers that `sender_id` follows `code`, filed by someone else; a repeat changes nothing."""
-    with closing(_connect(path)) as db, db:
-        db.execute("INSERT OR IGNORE INTO follows (code, sender_id, channel, followed_at) VALUES (?, ?, ?, ?)",
-                   (code, sender_id, channel, time.time() if now is None else now))
+    _keep("follows", "followed_at", code, sender_id, channel, path, now)
+
+
+def _keep(table: str, moment: str, code: str, sender_id: str, channel: Optional[str], path: Optional[Path],
+          now: Optional[float]) -> None:
+    """Inserts the row unless its key is there already."""
+    values = {"code": code, "sender_id": sender_id, "channel": channel, "now": time.time() if now is None else now}
+    with STORE.engine(path).begin() as db:
+        db.execute(text(f"INSERT INTO {table} (code, sender_id, channel, {moment}) "
+                        "VALUES (:code, :sender_id, :channel, :now) ON CONFLICT DO NOTHING"), values)
 
 
 def everyone(codes: Iterable[str], path: Optional[Path] = None) -> Dict[str, List[Follower]]:
@@ -71,10 +74,11 @@ def everyone(codes: Iterable[str], path: Optional[Path] = None) -> Dict[str, Lis
     found: Dict[str, List[Follower]] = {code: [filer] for code, filer in followers(wanted, path).items()}
     if not wanted:
         return found
-    with closing(_connect(path)) as db:
-        rows = db.execute(f"SELECT code, sender_id, channel, followed_at FROM follows "
-                          f"WHERE code IN ({', '.join('?' * len(wanted))}) ORDER BY followed_at, rowid",
-                          wanted).fetchall()
+    # Followers who chose at the same moment (a clock's tick) in a fixed order.
+    query = text("SELECT code, sender_id, channel, followed_at FROM follows WHERE code IN :codes "
+                 "ORDER BY followed_at, sender_id")
+    with STORE.engine(path).connect() as db:
+        rows = db.execute(query.bindparams(bindparam("codes", expanding=True)), {"codes": wanted}).all()
     for code, sender_id, channel, followed_at in rows:
         filed = found.setdefault(code, [])
         if all(known.sender_id != sender_id for known in filed):

@@ -1,14 +1,19 @@
-"""Scores a trained model on labelled NLU data: intent and category accuracy, address spans.
+"""Scores a trained model on labelled NLU data: intent and category accuracy, address spans, and
+each example's answer (what changed between two models, accuracy per intent).
 
-Used by `make bench` (held-out split and cross-validation) and by the NLU tests.
+Used by `make bench` (held-out split and cross-validation), by the NLU tests and by the admins'
+retraining gate (`bot.admin.retrain`).
 """
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
+import structlog
 from rasa.core.agent import Agent
 from rasa.shared.nlu.training_data.loading import load_data
 from rasa.shared.nlu.training_data.message import Message
@@ -28,6 +33,21 @@ class Example:
     addresses: Tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What the model answered to one example, beside what was expected."""
+    text: str
+    intent: str
+    category: Optional[str]
+    got_intent: Optional[str]
+    got_category: Optional[str]
+
+    @property
+    def correct(self) -> bool:
+        """Right intent, and right category where one is expected."""
+        return self.got_intent == self.intent and (not self.category or self.got_category == self.category)
+
+
 @dataclass
 class Scores:
     examples: int = 0
@@ -43,6 +63,7 @@ class Scores:
     emergencies_asked: int = 0  # missed, but the report would start with the danger question
     others_asked: int = 0
     errors: List[Dict] = field(default_factory=list)
+    answers: List[Answer] = field(default_factory=list)  # one per example, in order
 
     @property
     def intent_accuracy(self) -> float:
@@ -73,6 +94,15 @@ class Scores:
         """Share of the other messages asked "is anyone in danger right now?"."""
         others = self.examples - self.emergencies
         return self.others_asked / others if others else 0.0
+
+    def per_intent(self) -> Dict[str, Tuple[int, float]]:
+        """Each expected intent's examples and the share of them given that intent."""
+        counts: Dict[str, List[int]] = {}
+        for answer in self.answers:
+            n_correct = counts.setdefault(answer.intent, [0, 0])
+            n_correct[0] += 1
+            n_correct[1] += answer.got_intent == answer.intent
+        return {intent: (n, correct / n) for intent, (n, correct) in sorted(counts.items())}
 
     @property
     def address_f1(self) -> float:
@@ -126,14 +156,15 @@ async def score(agent: Agent, examples: List[Example]) -> Scores:
         else:
             scores.false_alarms += intent == EMERGENCY
             scores.others_asked += asked
+        category = next((e["value"] for e in entities if e["entity"] == "category"), None)
         if example.category:
             scores.category_examples += 1
-            predicted = next((e["value"] for e in entities if e["entity"] == "category"), None)
-            scores.category_correct += predicted == example.category
-            if predicted != example.category:
-                scores.errors.append({"text": example.text, "category": example.category, "got": predicted})
+            scores.category_correct += category == example.category
+            if category != example.category:
+                scores.errors.append({"text": example.text, "category": example.category, "got": category})
         if intent != example.intent:
             scores.errors.append({"text": example.text, "intent": example.intent, "got": intent})
+        scores.answers.append(Answer(example.text, example.intent, example.category, intent, category))
         expected = {_norm(a) for a in example.addresses}
         found = {_norm(e["value"]) for e in entities if e["entity"] == "address"}
         scores.address_expected += len(expected)
@@ -142,7 +173,15 @@ async def score(agent: Agent, examples: List[Example]) -> Scores:
     return scores
 
 
+def _parse_logs_to_stderr() -> None:
+    """Rasa logs every parse through structlog, which, unless a Rasa command configured it, prints
+    at debug level on stdout: where `make bench` and `bot.cli admin` print their results."""
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+                        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
 def evaluate(model_path: Path, data_paths: Iterable[Path], *, stripped: bool = False) -> Scores:
+    _parse_logs_to_stderr()
     agent = Agent.load(str(model_path))
     examples = examples_from(data_paths)
     if stripped:

@@ -1,8 +1,9 @@
 """What the notifier (`bot/notifier.py`) has to tell, told, or gave up telling
-(DATA_DIR/notices.sqlite3): one row per update of the Open311 server's feed that concerns a report
-filed through the assistant, and, per server, how far the feed has been read.
+(DATA_DIR/notices.sqlite3, or the database of ASSISTANT_STORE_URL that every host's notifiers
+share): one row per update of the Open311 server's feed that concerns a report filed through the
+assistant and per citizen to tell, and, per server, how far the feed has been read.
 
-A row is unique by (server, update_id), so an update read again (the feed is read with an overlap,
+A row is unique by (server, update_id, sender_id), so an update read again (the feed is read with an overlap,
 by several notifiers, after a restart) is never told twice. Rows are claimed as
 `bot.local_store.claim` explains, and a report's updates are told in their order: a row waits
 while an older one of the same report is still to tell. A failed attempt waits as the outbox's do
@@ -11,30 +12,39 @@ while an older one of the same report is still to tell. A failed attempt waits a
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from sqlalchemy import Column, Float, Integer, MetaData, Table, Text, UniqueConstraint, inspect, text
+from sqlalchemy.engine import Connection
 
 from bot import local_store
 from bot.outbox import retry_delay
 
 FILENAME = "notices.sqlite3"
 # An update is told once to each citizen of the report: its filer and those who follow it.
-ONCE_PER_CITIZEN = "UNIQUE (server, update_id, sender_id)"
-SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS notices (id INTEGER PRIMARY KEY, server TEXT NOT NULL, update_id TEXT NOT NULL, "
-    "code TEXT NOT NULL, sender_id TEXT NOT NULL, item TEXT NOT NULL, "
-    "state TEXT NOT NULL DEFAULT 'pending', "  # pending, sent, failed (given up)
-    "said INTEGER NOT NULL DEFAULT 0, "  # the message went out; only the follow-up is left
-    "failures INTEGER NOT NULL DEFAULT 0, last_error TEXT, seen_at REAL NOT NULL, "
-    + ", ".join(f"{name} {declaration}" for name, declaration in local_store.CLAIM_COLUMNS.items())
-    + f", {ONCE_PER_CITIZEN})"
+ONCE_PER_CITIZEN = ("server", "update_id", "sender_id")
+metadata = MetaData()
+NOTICES = Table(
+    "notices", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("server", Text, nullable=False),
+    Column("update_id", Text, nullable=False),
+    Column("code", Text, nullable=False),
+    Column("sender_id", Text, nullable=False),
+    Column("item", Text, nullable=False),
+    Column("state", Text, nullable=False, server_default="pending"),  # pending, sent, failed (given up)
+    Column("said", Integer, nullable=False, server_default="0"),  # the message went out; only the follow-up is left
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("seen_at", Float, nullable=False),
+    *local_store.claim_columns(),
+    UniqueConstraint(*ONCE_PER_CITIZEN),
 )
-CURSORS = "CREATE TABLE IF NOT EXISTS cursors (server TEXT PRIMARY KEY, read_until TEXT NOT NULL)"
+Table("cursors", metadata, Column("server", Text, primary_key=True), Column("read_until", Text, nullable=False))
 # A citizen out of reach (who blocked the bot, or silent on Zalo for 48 hours) is tried this long,
 # in case they come back; then the update is given up.
 GIVE_UP_S = 7 * 24 * 3600
@@ -45,6 +55,21 @@ KEEP_S = 30 * 24 * 3600
 IN_ORDER = ("due.state = 'pending' AND NOT EXISTS (SELECT 1 FROM notices AS older WHERE older.state = 'pending' "
             "AND older.server = due.server AND older.code = due.code AND older.sender_id = due.sender_id "
             "AND older.id < due.id)")
+
+
+def _once_per_citizen(db: Connection) -> None:
+    """A SQLite file written before reports had followers is unique by update alone: rebuilt once,
+    rows kept, so that an update can be told to each citizen of the report."""
+    if any(set(unique["column_names"]) == set(ONCE_PER_CITIZEN)
+           for unique in inspect(db).get_unique_constraints("notices")):
+        return
+    db.execute(text("ALTER TABLE notices RENAME TO notices_before_followers"))
+    NOTICES.create(db)
+    db.execute(text("INSERT INTO notices SELECT * FROM notices_before_followers"))
+    db.execute(text("DROP TABLE notices_before_followers"))
+
+
+STORE = local_store.Store(FILENAME, metadata, upgrade=_once_per_citizen)
 
 
 @dataclass(frozen=True)
@@ -61,73 +86,49 @@ class Notice:
     claim: str
 
 
-def _connect(path: Optional[Path]) -> sqlite3.Connection:
-    db = local_store.connect(FILENAME, SCHEMA, path)
-    db.execute(CURSORS)
-    _once_per_citizen(db)
-    return db
-
-
-def _once_per_citizen(db: sqlite3.Connection) -> None:
-    """A file written before reports had followers is unique by update alone: rebuilt once,
-    rows kept, so that an update can be told to each citizen of the report."""
-    def table() -> str:
-        return db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'notices'").fetchone()[0]
-
-    if ONCE_PER_CITIZEN in table():
-        return
-    with db:
-        db.execute("BEGIN IMMEDIATE")
-        if ONCE_PER_CITIZEN in table():  # another process rebuilt it meanwhile
-            return
-        db.execute("ALTER TABLE notices RENAME TO notices_before_followers")
-        db.execute(SCHEMA)
-        db.execute("INSERT INTO notices SELECT * FROM notices_before_followers")
-        db.execute("DROP TABLE notices_before_followers")
-
-
 def add(server: str, updates: Iterable[Tuple[Dict[str, Any], str]], path: Optional[Path] = None,
         now: Optional[float] = None) -> int:
     """Keeps each (feed item, sender_id) not kept yet, due at once, in the order given; how many
     were new."""
     now = time.time() if now is None else now
-    with closing(_connect(path)) as db, db:
-        db.execute("DELETE FROM notices WHERE state != 'pending' AND seen_at < ?", (now - KEEP_S,))
+    with STORE.engine(path).begin() as db:
+        db.execute(text("DELETE FROM notices WHERE state != 'pending' AND seen_at < :before"),
+                   {"before": now - KEEP_S})
         added = 0
         for item, sender_id in updates:
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO notices (server, update_id, code, sender_id, item, seen_at, next_attempt) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (server, str(item["update_id"]), str(item["service_request_id"]), sender_id,
-                 json.dumps(item, ensure_ascii=False), now, now),
-            )
-            added += cursor.rowcount
+            added += db.execute(text(
+                "INSERT INTO notices (server, update_id, code, sender_id, item, seen_at, next_attempt) "
+                "VALUES (:server, :update_id, :code, :sender_id, :item, :now, :now) ON CONFLICT DO NOTHING"
+            ), {"server": server, "update_id": str(item["update_id"]), "code": str(item["service_request_id"]),
+                "sender_id": sender_id, "item": json.dumps(item, ensure_ascii=False), "now": now}).rowcount
         return added
 
 
 def read_until(server: str, path: Optional[Path] = None) -> Optional[datetime]:
     """The time of the newest update read from `server`'s feed, if any was."""
-    with closing(_connect(path)) as db:
-        row = db.execute("SELECT read_until FROM cursors WHERE server = ?", (server,)).fetchone()
-    return datetime.fromisoformat(row[0]) if row else None
+    with STORE.engine(path).connect() as db:
+        found = db.execute(text("SELECT read_until FROM cursors WHERE server = :server"), {"server": server}).scalar()
+    return datetime.fromisoformat(found) if found else None
 
 
 def advance(server: str, moment: datetime, path: Optional[Path] = None) -> None:
     """Records that `server`'s feed was read up to `moment` (timezone-aware); never goes back."""
-    with closing(_connect(path)) as db, db:
-        db.execute("BEGIN IMMEDIATE")
-        current = db.execute("SELECT read_until FROM cursors WHERE server = ?", (server,)).fetchone()
-        if current is None or datetime.fromisoformat(current[0]) < moment:
-            db.execute("INSERT OR REPLACE INTO cursors (server, read_until) VALUES (?, ?)",
-                       (server, moment.isoformat()))
+    values = {"server": server, "moment": moment.isoformat()}
+    with STORE.engine(path).begin() as db:
+        if db.execute(text("INSERT INTO cursors (server, read_until) VALUES (:server, :moment) "
+                           "ON CONFLICT DO NOTHING"), values).rowcount:
+            return
+        current = db.execute(text(f"SELECT read_until FROM cursors WHERE server = :server{local_store.for_update(db)}"),
+                             values).scalar_one()
+        if datetime.fromisoformat(current) < moment:
+            db.execute(text("UPDATE cursors SET read_until = :moment WHERE server = :server"), values)
 
 
 def claim(lease_s: float, path: Optional[Path] = None, now: Optional[float] = None) -> Optional[Notice]:
     """The next update due to tell that nobody holds, now held for `lease_s`; None if none."""
     now = time.time() if now is None else now
-    with closing(_connect(path)) as db:
-        claimed = local_store.claim(db, "notices", "id, update_id, sender_id, item, said, failures, seen_at",
-                                    lease_s, now, IN_ORDER)
+    claimed = local_store.claim(STORE.engine(path), "notices",
+                                "id, update_id, sender_id, item, said, failures, seen_at", lease_s, now, IN_ORDER)
     if claimed is None:
         return None
     token, row = claimed
@@ -137,14 +138,14 @@ def claim(lease_s: float, path: Optional[Path] = None, now: Optional[float] = No
 
 def said(notice: Notice, path: Optional[Path] = None) -> bool:
     """The message went out (the claim goes on): a retry only does what follows it."""
-    with closing(_connect(path)) as db, db:
-        return db.execute("UPDATE notices SET said = 1 WHERE id = ? AND claimed_by = ?",
-                          (notice.id, notice.claim)).rowcount == 1
+    with STORE.engine(path).begin() as db:
+        return db.execute(text("UPDATE notices SET said = 1 WHERE id = :id AND claimed_by = :claim"),
+                          {"id": notice.id, "claim": notice.claim}).rowcount == 1
 
 
 def sent(notice: Notice, path: Optional[Path] = None) -> bool:
-    with closing(_connect(path)) as db:
-        return local_store.end_claim(db, "notices", notice.id, notice.claim, state="sent", last_error=None)
+    return local_store.end_claim(STORE.engine(path), "notices", notice.id, notice.claim, state="sent",
+                                 last_error=None)
 
 
 def failed(notice: Notice, error: str, delays: Sequence[float], path: Optional[Path] = None,
@@ -154,21 +155,18 @@ def failed(notice: Notice, error: str, delays: Sequence[float], path: Optional[P
     failures = notice.failures + 1
     next_attempt = now + retry_delay(failures, delays)
     give_up = next_attempt - notice.seen_at > GIVE_UP_S
-    with closing(_connect(path)) as db:
-        local_store.end_claim(db, "notices", notice.id, notice.claim, failures=failures, last_error=error[:500],
-                              next_attempt=next_attempt, state="failed" if give_up else "pending")
+    local_store.end_claim(STORE.engine(path), "notices", notice.id, notice.claim, failures=failures,
+                          last_error=error[:500], next_attempt=next_attempt, state="failed" if give_up else "pending")
     return None if give_up else next_attempt
 
 
 def release(notice: Notice, path: Optional[Path] = None) -> bool:
     """Gives the row back untouched (a notifier stopping mid-step): it is due again at once."""
-    with closing(_connect(path)) as db:
-        return local_store.end_claim(db, "notices", notice.id, notice.claim)
+    return local_store.end_claim(STORE.engine(path), "notices", notice.id, notice.claim)
 
 
 def rows(path: Optional[Path] = None) -> List[Dict[str, Any]]:
     """Every row, oldest first, as a dict of its columns (`item` decoded): the notifier's state."""
-    with closing(_connect(path)) as db:
-        db.row_factory = sqlite3.Row
-        found = [dict(row) for row in db.execute("SELECT * FROM notices ORDER BY id")]
+    with STORE.engine(path).connect() as db:
+        found = [dict(row) for row in db.execute(text("SELECT * FROM notices ORDER BY id")).mappings()]
     return [{**row, "item": json.loads(row["item"])} for row in found]

@@ -26,9 +26,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import aiohttp
 
-from bot import followed, notices, proactive, report
+from bot import followed, metrics, notices, proactive, report
 from bot.open311_client import BackendRejected, BackendUnavailable, Open311Client
-from bot.outbox_worker import main, work
+from bot.outbox_worker import main, serve_metrics, work
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -120,11 +120,14 @@ class Notifier:
             logger.exception("update %s: unexpected failure", notice.update_id)
             failure = exc.__class__.__name__
         code = notice.item["service_request_id"]
+        channel = metrics.channel_of(notice.sender_id)
         if failure is None:
             notices.sent(notice)
+            metrics.NOTIFICATIONS.labels(channel, "sent").inc()
             logger.info("update %s of %s told to its citizen", notice.update_id, code)
             return True
         next_attempt = notices.failed(notice, failure, self.settings.outbox_retry_s)
+        metrics.NOTIFICATIONS.labels(channel, "given_up" if next_attempt is None else "failed").inc()
         if next_attempt is None:
             logger.error("update %s of %s given up after %d failed attempts: %s", notice.update_id, code,
                          notice.failures + 1, failure)
@@ -149,6 +152,7 @@ class Notifier:
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Reads the feed and tells its updates until `stop` is set."""
+    serve_metrics(settings.notifier_metrics_port, settings.host)
     async with Open311Client.from_settings(settings) as backend, aiohttp.ClientSession() as http:
         notifier = Notifier(settings, backend, http)
         logger.info("notifier started (Open311 server %s, every %g s)", backend.base_url, settings.notify_interval_s)

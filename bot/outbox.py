@@ -1,5 +1,5 @@
-"""Reports the backend could not take yet, kept on disk (DATA_DIR/outbox.sqlite3) until it has
-them and their citizen has been told the code.
+"""Reports the backend could not take yet, kept (DATA_DIR/outbox.sqlite3, or the database of
+ASSISTANT_STORE_URL) until it has them and their citizen has been told the code.
 
 A row goes through two steps, each done by whoever claims it (`python -m bot.outbox_worker`):
 deliver (the Open311 create, with the report's idempotency key) then notify (the code to the
@@ -8,30 +8,35 @@ FixMyStreet's send-reports, rows are claimed one at a time and a failed step cou
 and waits before the next attempt: at once, then after `delays[0]`, then every `delays[-1]`.
 
 Rows are claimed as `bot.local_store.claim` explains: two workers never hold the same row, and a
-dead worker's claim runs out.
+dead worker's claim runs out, on one host (SQLite) or on several sharing the database.
 """
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from sqlalchemy import Column, Integer, MetaData, Table, Text, text
+
 from bot import local_store
 
-SCHEMA = ("CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY, fields TEXT NOT NULL, "
-          "created_at TEXT DEFAULT CURRENT_TIMESTAMP)")
-# Added to the first schema, so an outbox written by an older version keeps its rows.
-COLUMNS = {
-    "code": "TEXT",  # the report's code once the backend has it
-    "agency": "TEXT",
-    "failures": "INTEGER NOT NULL DEFAULT 0",  # of the current step
-    "last_error": "TEXT",  # what failed, for operators: never the report's content
-    **local_store.CLAIM_COLUMNS,
-}
+metadata = MetaData()
+# Columns after `created_at` came later: an outbox file written by an older version gets them and
+# keeps its rows (bot/local_store.py).
+Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("fields", Text, nullable=False),
+    Column("created_at", Text, server_default=text("CURRENT_TIMESTAMP")),
+    Column("code", Text),  # the report's code once the backend has it
+    Column("agency", Text),
+    Column("failures", Integer, nullable=False, server_default="0"),  # of the current step
+    Column("last_error", Text),  # what failed, for operators: never the report's content
+    *local_store.claim_columns(),
+)
+STORE = local_store.Store("outbox.sqlite3", metadata)
 
 
 @dataclass(frozen=True)
@@ -50,32 +55,17 @@ class Entry:
         return self.fields.get("account_id")
 
 
-def _connect(path: Optional[Path] = None) -> sqlite3.Connection:
-    db = local_store.connect("outbox.sqlite3", SCHEMA, path)
-    present = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
-    for name, declaration in COLUMNS.items():
-        if name not in present:
-            try:
-                db.execute(f"ALTER TABLE outbox ADD COLUMN {name} {declaration}")
-            except sqlite3.OperationalError as exc:  # another process added it meanwhile
-                if "duplicate column" not in str(exc):
-                    raise
-    return db
-
-
 def save(fields: Dict[str, Any], path: Optional[Path] = None) -> int:
     """Keeps a report to deliver at once; its row id."""
-    with closing(_connect(path)) as db, db:
-        cursor = db.execute("INSERT INTO outbox (fields, next_attempt) VALUES (?, ?)",
-                            (json.dumps(fields), time.time()))
-        return int(cursor.lastrowid or 0)
+    with STORE.engine(path).begin() as db:
+        return int(db.execute(text("INSERT INTO outbox (fields, next_attempt) VALUES (:fields, :now) RETURNING id"),
+                              {"fields": json.dumps(fields), "now": time.time()}).scalar_one())
 
 
 def pending(path: Optional[Path] = None) -> List[Dict[str, Any]]:
     """Every row, oldest first, as a dict of its columns (`fields` decoded)."""
-    with closing(_connect(path)) as db:
-        db.row_factory = sqlite3.Row
-        rows = [dict(row) for row in db.execute("SELECT * FROM outbox ORDER BY id")]
+    with STORE.engine(path).connect() as db:
+        rows = [dict(row) for row in db.execute(text("SELECT * FROM outbox ORDER BY id")).mappings()]
     return [{**row, "fields": json.loads(row["fields"])} for row in rows]
 
 
@@ -83,8 +73,7 @@ def claim(lease_s: float, path: Optional[Path] = None, now: Optional[float] = No
     """The next row whose attempt is due and that nobody holds, now held for `lease_s`; None if
     there is none."""
     now = time.time() if now is None else now
-    with closing(_connect(path)) as db:
-        claimed = local_store.claim(db, "outbox", "id, fields, code, agency, failures", lease_s, now)
+    claimed = local_store.claim(STORE.engine(path), "outbox", "id, fields, code, agency, failures", lease_s, now)
     if claimed is None:
         return None
     token, row = claimed
@@ -93,8 +82,7 @@ def claim(lease_s: float, path: Optional[Path] = None, now: Optional[float] = No
 
 def _update(entry: Entry, path: Optional[Path], **columns: Any) -> bool:
     """Sets `columns` and ends the claim, if `entry`'s claim still holds the row; else False."""
-    with closing(_connect(path)) as db:
-        return local_store.end_claim(db, "outbox", entry.id, entry.claim, **columns)
+    return local_store.end_claim(STORE.engine(path), "outbox", entry.id, entry.claim, **columns)
 
 
 def delivered(entry: Entry, code: str, agency: Optional[str], path: Optional[Path] = None,
@@ -126,6 +114,6 @@ def release(entry: Entry, path: Optional[Path] = None) -> bool:
 
 def done(entry: Entry, path: Optional[Path] = None) -> bool:
     """The row leaves the outbox: its citizen was told, or the backend refused the report."""
-    with closing(_connect(path)) as db, db:
-        cursor = db.execute("DELETE FROM outbox WHERE id = ? AND claimed_by = ?", (entry.id, entry.claim))
-        return cursor.rowcount == 1
+    with STORE.engine(path).begin() as db:
+        return db.execute(text("DELETE FROM outbox WHERE id = :id AND claimed_by = :claim"),
+                          {"id": entry.id, "claim": entry.claim}).rowcount == 1

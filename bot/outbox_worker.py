@@ -12,21 +12,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import sys
 import time
-from typing import Any, Awaitable, Callable, Coroutine, Optional
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable, Coroutine, Dict, Optional, Tuple
 
 import aiohttp
 import yaml
 
-from bot import followed, outbox, proactive
+from bot import followed, metrics, outbox, proactive
 from bot.open311_client import BackendRejected, BackendUnavailable, Open311Client
 from bot.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
 
 logger = logging.getLogger(__name__)
 
 IDLE_S = 1.0  # how often an idle worker looks for due rows
+# A row's steps and their outcomes, as the metrics name them
+DELIVERY, NOTIFICATION = "delivery", "notification"
+SENT, FAILED, REJECTED = "sent", "failed", "rejected"
 
 
 def _response(name: str, **values: str) -> str:
@@ -68,13 +73,14 @@ class Worker:
         except Exception as exc:  # a bug must not stop the deliveries of every other report
             logger.exception("outbox row %s: unexpected failure", entry.id)
             outbox.failed(entry, f"{exc.__class__.__name__}", self.settings.outbox_retry_s)
+            metrics.OUTBOX_STEPS.labels(DELIVERY if entry.code is None else NOTIFICATION, FAILED).inc()
         return True
 
     async def _deliver(self, entry: outbox.Entry) -> None:
         try:
             created = await self.backend.create_request(**entry.fields)
         except BackendUnavailable as exc:
-            self._failed(entry, "delivery", exc.detail)
+            self._failed(entry, DELIVERY, exc.detail)
             return
         except BackendRejected as exc:
             # Retrying cannot help a request the server refuses; its citizen, told it was kept,
@@ -86,6 +92,7 @@ class Worker:
                 if failure:
                     logger.error("outbox row %s: the citizen could not be told of the refusal: %s", entry.id, failure)
             outbox.done(entry)
+            metrics.OUTBOX_STEPS.labels(DELIVERY, REJECTED).inc()
             return
         code = str(created["service_request_id"])
         try:
@@ -96,6 +103,7 @@ class Worker:
         if entry.sender_id:
             followed.record(code, entry.sender_id, entry.fields.get("channel"))
         outbox.delivered(entry, code, agency)
+        metrics.OUTBOX_STEPS.labels(DELIVERY, SENT).inc()
         logger.info("outbox row %s delivered as %s (after %d failed attempts)", entry.id, code, entry.failures)
 
     async def _notify(self, entry: outbox.Entry) -> None:
@@ -105,9 +113,10 @@ class Worker:
             return
         failure = await self._tell(entry.sender_id, report_sent_text(entry.code, entry.agency))
         if failure:
-            self._failed(entry, f"notification of {entry.code}", failure)
+            self._failed(entry, NOTIFICATION, failure)
             return
         outbox.done(entry)
+        metrics.OUTBOX_STEPS.labels(NOTIFICATION, SENT).inc()
         logger.info("outbox row %s: the citizen was told %s", entry.id, entry.code)
 
     async def _tell(self, sender_id: str, text: str) -> Optional[str]:
@@ -116,8 +125,28 @@ class Worker:
 
     def _failed(self, entry: outbox.Entry, step: str, cause: str) -> None:
         next_attempt = outbox.failed(entry, cause, self.settings.outbox_retry_s)
-        logger.warning("outbox row %s: %s failed (%d in a row): %s; next attempt in %.0f s", entry.id, step,
-                       entry.failures + 1, cause, next_attempt - time.time())
+        metrics.OUTBOX_STEPS.labels(step, FAILED).inc()
+        logger.warning("outbox row %s: %s of %s failed (%d in a row): %s; next attempt in %.0f s", entry.id, step,
+                       entry.code or "a report", entry.failures + 1, cause, next_attempt - time.time())
+
+
+def _unix(moment: Any) -> float:
+    """A row's `created_at` as Unix time: CURRENT_TIMESTAMP as text, SQLite's in UTC without a zone,
+    PostgreSQL's with a zone of hours alone (`+00`, which Python 3.10 does not read), or a datetime."""
+    if not isinstance(moment, datetime):
+        written = str(moment).strip()
+        moment = datetime.fromisoformat(written + ":00" if re.search(r"[+-]\d\d$", written) else written)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def waiting() -> Dict[str, Tuple[int, float]]:
+    """For each step, the rows waiting for it and the age in seconds of the oldest (0: none), as
+    the metrics show them."""
+    now = time.time()
+    ages: Dict[str, list] = {DELIVERY: [], NOTIFICATION: []}
+    for row in outbox.pending():
+        ages[DELIVERY if row["code"] is None else NOTIFICATION].append(now - _unix(row["created_at"]))
+    return {step: (len(rows), max(rows, default=0.0)) for step, rows in ages.items()}
 
 
 async def work(step: Callable[[], Coroutine[Any, Any, bool]], stop: asyncio.Event, idle_s: float = IDLE_S,
@@ -145,11 +174,23 @@ async def work(step: Callable[[], Coroutine[Any, Any, bool]], stop: asyncio.Even
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Works until `stop` is set; a step in flight then is abandoned (its row given back)."""
+    metrics.watch_outbox(waiting)
+    serve_metrics(settings.outbox_metrics_port, settings.host)
     async with Open311Client.from_settings(settings) as backend, aiohttp.ClientSession() as http:
         worker = Worker(settings, backend, http)
         logger.info("outbox worker started (Open311 server %s)", backend.base_url)
         await work(worker.step, stop)
     logger.info("outbox worker stopped")
+
+
+def serve_metrics(port: int, host: str) -> None:
+    """Serves this worker's /metrics (port 0: not at all). A port taken (a second worker on the
+    same host) costs the metrics, never the deliveries."""
+    try:
+        metrics.serve(port, host)
+    except OSError as exc:
+        logger.error("metrics not served on %s:%d: %s (give each worker on this host its own "
+                     "OUTBOX_METRICS_PORT / NOTIFIER_METRICS_PORT, or 0)", host, port, exc)
 
 
 Runner = Callable[[Settings, asyncio.Event], Awaitable[None]]

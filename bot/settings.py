@@ -56,6 +56,11 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return port
 
 
+def _port_or_off(env: Mapping[str, str], name: str, default: int) -> int:
+    """A port, or 0 for "off"."""
+    return 0 if env.get(name, "").strip() == "0" else _port(env, name, default)
+
+
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
@@ -295,6 +300,9 @@ class Settings:
     # Assistant stores; None: trackers in a SQLite file under data_dir, Rasa's in-process lock store
     tracker_store_url: Optional[str] = None
     lock_store_url: Optional[str] = None
+    # The outbox, the notifier's notices and the followed reports (bot/local_store.py), shared by
+    # every host; None: SQLite files under data_dir, one host only
+    assistant_store_url: Optional[str] = None
     # With LOCK_STORE_URL: how long a conversation's lock lasts at most, so how soon a dead Rasa
     # server's lock is forgotten; longer than a message takes (a backend call: BACKEND_TIMEOUT_S)
     lock_lifetime_s: int = 15
@@ -343,6 +351,10 @@ class Settings:
     # RASA_REPLICA_URLS: every replica, each of which loads a model that goes live.
     rasa_url: Optional[str] = None
     rasa_replica_urls: Tuple[str, ...] = ()
+
+    # Where the workers serve /metrics for Prometheus (bot/metrics.py); 0: not served
+    outbox_metrics_port: int = 9105
+    notifier_metrics_port: int = 9106
 
     # Admins' service (bot/admin/): inbox, labelling, retraining; the console reaches it over HTTP
     admin_port: int = 5056
@@ -445,7 +457,9 @@ class Settings:
 
 def _distinct_ports(settings: Settings) -> None:
     ports = {"RASA_PORT": settings.rasa_port, "ACTIONS_PORT": settings.actions_port,
-             "BACKEND_PORT": settings.backend_port, "ADMIN_PORT": settings.admin_port}
+             "BACKEND_PORT": settings.backend_port, "ADMIN_PORT": settings.admin_port,
+             **{name: port for name, port in (("OUTBOX_METRICS_PORT", settings.outbox_metrics_port),
+                                              ("NOTIFIER_METRICS_PORT", settings.notifier_metrics_port)) if port}}
     for name, port in ports.items():
         same = [other for other, value in ports.items() if value == port and other != name]
         if same:
@@ -493,6 +507,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         notify_interval_s=_seconds(env, "NOTIFY_INTERVAL_S", 30.0),
         tracker_store_url=_url(env, "TRACKER_STORE_URL", ("postgresql", "postgres", "sqlite")),
         lock_store_url=_url(env, "LOCK_STORE_URL", ("redis", "rediss")),
+        assistant_store_url=_url(env, "ASSISTANT_STORE_URL", ("postgresql",)),
         lock_lifetime_s=_positive_int(env, "LOCK_LIFETIME_S", 15),
         actions_timeout_s=_seconds(env, "ACTIONS_TIMEOUT_S", 60.0),
         geocoder=_choice(env, "GEOCODER", GEOCODERS),
@@ -524,6 +539,8 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         rasa_replica_urls=tuple(_url({"RASA_REPLICA_URLS": url}, "RASA_REPLICA_URLS", ("http", "https")) or ""
                                 for url in _list(env, "RASA_REPLICA_URLS")),
         admin_port=_port(env, "ADMIN_PORT", 5056),
+        outbox_metrics_port=_port_or_off(env, "OUTBOX_METRICS_PORT", 9105),
+        notifier_metrics_port=_port_or_off(env, "NOTIFIER_METRICS_PORT", 9106),
         admin_url=_url(env, "ADMIN_URL", ("http", "https")),
         admin_api_token=_opt(env, "ADMIN_API_TOKEN"),
         training_dir=Path(env.get("TRAINING_DIR") or PROJECT_ROOT),

@@ -6,13 +6,15 @@ chat) answer with the refusal's status, the chat channels (Telegram, Zalo) send 
 citizen, and the message goes no further. Reading a megabyte of text froze every conversation for
 seconds (the NLU runs on the event loop), and nothing a citizen writes is that long.
 
-    limits = InboundLimits(settings)
+    limits = InboundLimits(settings, "telegram")
     refusal = await limits.message("telegram:42", text)
     if refusal:
         ...answer refusal.text (HTTP: with refusal.status), unless refusal.repeated...
 
 Senders are counted in memory, per process and channel, each in a leaky bucket (aiolimiter): the
 limit allows a burst of N, then N in each period.
+
+Every refusal is counted for Prometheus by channel and reason (`bot.metrics.WEBHOOK_REJECTIONS`).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from typing import Any, Optional, Tuple
 from aiolimiter import AsyncLimiter
 from cachetools import TTLCache
 
+from bot import metrics
 from bot.settings import Settings
 from channels.output import MEMORY
 
@@ -41,6 +44,7 @@ TOO_MANY_PHOTOS = "Bạn đã gửi nhiều ảnh trong thời gian ngắn, bạ
 class Refusal:
     text: str  # what the citizen is told
     status: int  # for the channels that answer over HTTP
+    reason: str  # as the metrics count it (bot/metrics.py)
     # The sender was already told so within this period: chat channels stay quiet rather than
     # answer a flood message for message.
     repeated: bool = False
@@ -76,37 +80,45 @@ class SenderRate:
 class InboundLimits:
     """The limits of one channel's senders (`sender` is the conversation id, `telegram:42`)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, channel: str) -> None:
+        self.channel = channel
         self.message_rate = SenderRate(settings.sender_messages_per_minute, 60)
         self.photo_rate = SenderRate(settings.sender_photos_per_hour, 3600)
 
     async def message(self, sender: str, text: Optional[str] = None) -> Optional[Refusal]:
         """Why this message (of `text`, if any) must not reach the assistant, or None."""
         if not await self.message_rate.take(sender):
-            return Refusal(TOO_FAST, 429, repeated=self.message_rate.told(sender))
+            return _counted(self.channel, Refusal(TOO_FAST, 429, metrics.RATE_LIMITED,
+                                                  repeated=self.message_rate.told(sender)))
         if text is not None and len(text) > MAX_TEXT_CHARS:
-            return Refusal(TOO_LONG, 400)
+            return _counted(self.channel, Refusal(TOO_LONG, 400, metrics.TOO_LONG))
         return None
 
     async def photos(self, sender: str, count: int = 1) -> Optional[Refusal]:
         """Why `count` more photos of `sender` must not be stored, or None. Checked before a
         photo is downloaded or stored."""
         if not await self.photo_rate.take(sender, count):
-            return Refusal(TOO_MANY_PHOTOS, 429, repeated=self.photo_rate.told(sender))
+            return _counted(self.channel, Refusal(TOO_MANY_PHOTOS, 429, metrics.RATE_LIMITED,
+                                                  repeated=self.photo_rate.told(sender)))
         return None
 
 
-def body_too_large(body: Optional[bytes]) -> Optional[Refusal]:
-    """A refusal for a JSON message body past `MAX_MESSAGE_BODY`, or None."""
+def _counted(channel: str, refusal: Refusal) -> Refusal:
+    metrics.rejected(channel, refusal.reason)
+    return refusal
+
+
+def body_too_large(body: Optional[bytes], channel: str) -> Optional[Refusal]:
+    """A refusal for a JSON message body of `channel` past `MAX_MESSAGE_BODY`, or None."""
     if body is not None and len(body) > MAX_MESSAGE_BODY:
-        return Refusal(BODY_TOO_LARGE, 413)
+        return _counted(channel, Refusal(BODY_TOO_LARGE, 413, metrics.TOO_LARGE))
     return None
 
 
-def json_body(body: Optional[bytes]) -> Tuple[Optional[Refusal], Any]:
+def json_body(body: Optional[bytes], channel: str) -> Tuple[Optional[Refusal], Any]:
     """A message body's JSON (None when it is not JSON), or the refusal of a body too large,
     which is never parsed."""
-    too_large = body_too_large(body)
+    too_large = body_too_large(body, channel)
     if too_large:
         return too_large, None
     try:

@@ -24,6 +24,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import metrics
 from bot.settings import get_settings
 from channels.limits import InboundLimits, json_body
 from channels.output import sender_id
@@ -76,7 +77,7 @@ class RestInput(RasaRestInput):
         bp = super().blueprint(on_new_message)
         settings = get_settings()
         token = (settings.rasa_api_token or "").encode()
-        limits = InboundLimits(settings)
+        limits = InboundLimits(settings, CHANNEL)
 
         # Blueprint middleware runs for this channel's routes only, before Rasa's handler.
         @bp.middleware("request")
@@ -85,14 +86,14 @@ class RestInput(RasaRestInput):
                 return None
             if token:
                 given = _given_token(request)
-                if not given:
-                    return _error(NO_TOKEN, 401)
-                if not hmac.compare_digest(given.encode(), token):
-                    return _error(WRONG_TOKEN, 403)
-            too_large, body = json_body(request.body)
+                if not given or not hmac.compare_digest(given.encode(), token):
+                    metrics.rejected(CHANNEL, metrics.UNAUTHORIZED)
+                    return _error(WRONG_TOKEN, 403) if given else _error(NO_TOKEN, 401)
+            too_large, body = json_body(request.body, CHANNEL)
             if too_large:
                 return _error(too_large.text, too_large.status)
             if not _well_formed(body):
+                metrics.rejected(CHANNEL, metrics.MALFORMED)
                 return _error(BAD_REQUEST, 400)
             request.parsed_json = body  # Rasa's handler reads it from here, not parsed again
             refusal = await limits.message(sender_id(CHANNEL, body["sender"]), body["message"])

@@ -27,7 +27,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import messages
+from bot import messages, metrics
 from bot.photos import PhotoError
 from bot.settings import Settings, get_settings
 from channels.limits import InboundLimits, json_body
@@ -97,6 +97,12 @@ MSG_ASSISTANT_FAILED = "Xin lỗi, trợ lý đang gặp sự cố. Bạn vui l�
 
 def _error(message: str, status: int) -> HTTPResponse:
     return response.json({"error": message}, status=status)
+
+
+def _malformed(message: str) -> HTTPResponse:
+    """A 400 for a message that is not one of the web chat's, counted (bot/metrics.py)."""
+    metrics.rejected(CHANNEL, metrics.MALFORMED)
+    return _error(message, 400)
 
 
 def _sender(raw: Any) -> Optional[str]:
@@ -189,7 +195,7 @@ class WebChatInput(InputChannel):
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
         bp = Blueprint("webchat", __name__)
-        limits = InboundLimits(get_settings())
+        limits = InboundLimits(get_settings(), CHANNEL)
 
         @bp.route("/", methods=["GET"])
         async def page(request: Request) -> HTTPResponse:
@@ -216,24 +222,24 @@ class WebChatInput(InputChannel):
 
         @bp.route("/webhook", methods=["POST"])
         async def webhook(request: Request) -> HTTPResponse:
-            too_large, body = json_body(request.body)
+            too_large, body = json_body(request.body, CHANNEL)
             if too_large:
                 return _error(too_large.text, too_large.status)
             if not isinstance(body, dict) or not (sender := _sender(body.get("sender"))):
-                return _error(MSG_BAD_REQUEST, 400)
+                return _malformed(MSG_BAD_REQUEST)
             text: Optional[str] = None
             if "location" in body:
                 location = body["location"] if isinstance(body["location"], dict) else {}
                 lat = _coordinate(location.get("latitude"), 90)
                 lon = _coordinate(location.get("longitude"), 180)
                 if lat is None or lon is None:
-                    return _error(MSG_BAD_LOCATION, 400)
+                    return _malformed(MSG_BAD_LOCATION)
                 inbound = messages.location_message(lat, lon, channel=CHANNEL, user_id=sender)
             else:
                 text = body.get("message")
                 text = text.strip() if isinstance(text, str) else ""
                 if not text:
-                    return _error(MSG_EMPTY, 400)
+                    return _malformed(MSG_EMPTY)
                 inbound = messages.text_message(text, channel=CHANNEL, user_id=sender)
             refusal = await limits.message(sender_id(CHANNEL, sender), text)
             if refusal:
@@ -252,10 +258,10 @@ class WebChatInput(InputChannel):
         async def photo(request: Request) -> HTTPResponse:
             sender = _sender(request.form.get("sender"))
             if not sender:
-                return _error(MSG_BAD_REQUEST, 400)
+                return _malformed(MSG_BAD_REQUEST)
             upload = request.files.get("file")
             if upload is None:
-                return _error(MSG_NO_PHOTO, 400)
+                return _malformed(MSG_NO_PHOTO)
             key = sender_id(CHANNEL, sender)
             refusal = await limits.message(key) or await limits.photos(key)
             if refusal:

@@ -4,17 +4,17 @@ but fails under CI=true. Shared helpers live in tests/support/; subfolders have 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator, Dict, Iterator
 
 import pytest
 
-from bot.settings import PROJECT_ROOT
+from bot.admin.models import live_model
+from bot.settings import load_settings
 from tests.support import services
 from tests.support.open311 import RoutingBackend
 from tests.support.platforms import Platforms
 from tests.support.stack import run_module
 
-MODEL = PROJECT_ROOT / "models" / "hue-phan-anh.tar.gz"
 SERVER_MARKERS = ("postgres", "redis", "browser")
 
 
@@ -31,8 +31,9 @@ def trained_model() -> Path:
     (`bot.cli train --if-missing` is a no-op on an up-to-date model)."""
     result = run_module("bot.cli", "train", "--if-missing", timeout_s=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert MODEL.exists(), f"training did not produce {MODEL}"
-    return MODEL
+    model = live_model(load_settings({}))  # the project's models/, whatever the test's environment
+    assert model is not None, "training produced no model in models/"
+    return model
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +74,24 @@ def assistant_env(monkeypatch, routing_backend):
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def assistant_store(request, monkeypatch, data_dir) -> Iterator[Dict[str, str]]:
+    """The outbox, notices and followed reports (bot/local_store.py) in the test's DATA_DIR, then
+    again in a PostgreSQL database of its own (ASSISTANT_STORE_URL, as several hosts share them);
+    the environment that points the test's processes at the same store."""
+    from bot import local_store
+    from bot.settings import get_settings
+
+    if request.param == "sqlite":
+        yield {}
+        return
+    with services.scratch_databases("store") as urls:
+        monkeypatch.setenv("ASSISTANT_STORE_URL", urls["store"])
+        get_settings.cache_clear()
+        yield {"ASSISTANT_STORE_URL": urls["store"]}
+        local_store.dispose()  # before the database is dropped
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,14 @@ import os
 import socket
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
 from bot.settings import SettingsError, load_settings
 from tests.support.stack import run_module, running_stack
-from tools.supervise import STABLE_AFTER_S, Child, endpoints
+from tools.supervise import STABLE_AFTER_S, Child, child_env, commands, endpoints, health_urls, ports
 
 
 def run_cli(env):
@@ -72,6 +73,18 @@ def test_the_lock_lifetime_must_outlast_a_call_to_the_backend():
         load_settings({"LOCK_LIFETIME_S": "0"})
 
 
+def test_make_run_starts_the_admin_service_on_a_token_made_for_its_processes(monkeypatch):
+    settings = load_settings({"ADMIN_PORT": "6056"})
+    assert commands(settings, Path("model.tar.gz"), Path("endpoints.yml"))["admin"][1:] == ["-m", "bot.admin.server"]
+    assert ports(settings)["admin"] == 6056
+    assert health_urls(settings)["admin"] == "http://127.0.0.1:6056/health"
+    monkeypatch.delenv("ADMIN_API_TOKEN", raising=False)
+    made, again = child_env(settings)["ADMIN_API_TOKEN"], child_env(settings)["ADMIN_API_TOKEN"]
+    assert len(made) >= 40 and made != again  # a new one each start, never a known default
+    monkeypatch.setenv("ADMIN_API_TOKEN", "the-operators-own")
+    assert child_env(load_settings())["ADMIN_API_TOKEN"] == "the-operators-own"
+
+
 def test_a_process_that_keeps_dying_is_restarted_ever_more_slowly_and_said_so(caplog):
     caplog.set_level(logging.INFO, logger="tools.supervise")
     crasher = Child("crasher", [sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ))
@@ -107,3 +120,15 @@ def test_with_a_token_rasa_http_api_requires_it_and_no_command_line_shows_it(tmp
         assert answer.status_code == 200
         assert answer.json()["intent"]["name"] == "report_issue"
         assert "t0ken-for-test" not in stack.output()
+        # The admin service runs too, on a token `make run` made for its processes: in no command
+        # line, no log, and required.
+        environ = Path(f"/proc/{stack.pid_of('bot.admin.server')}/environ").read_bytes().split(b"\0")
+        [admin_token] = [entry[len(b"ADMIN_API_TOKEN="):].decode() for entry in environ
+                         if entry.startswith(b"ADMIN_API_TOKEN=")]
+        assert not [argv for argv in stack.command_lines().values() if any(admin_token in part for part in argv)]
+        assert admin_token not in stack.output()
+        assert requests.get(f"{stack.admin_url}/inbox", timeout=10).status_code == 401
+        inbox = requests.get(f"{stack.admin_url}/inbox", headers={"Authorization": f"Bearer {admin_token}"},
+                             timeout=30)
+        assert inbox.status_code == 200 and "groups" in inbox.json()
+        assert f"127.0.0.1:{stack.backend_port}/console/admin/" in stack.output()

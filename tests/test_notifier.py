@@ -4,12 +4,13 @@ its citizen once, whatever restarts or fails in between, and a citizen out of re
 else back."""
 from __future__ import annotations
 
+import asyncio
 import signal
 import sqlite3
 from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import pytest
 
@@ -24,21 +25,20 @@ pytestmark = pytest.mark.slow
 PHOTO = "http://127.0.0.1:8000/media/after.jpg"
 
 
-def notifier_env(data_dir: Path, feed: UpdatesFeed, rasa: RasaEvents) -> Dict[str, str]:
+def notifier_env(data_dir: Path, feed: UpdatesFeed, rasa: RasaEvents, store: Optional[Dict[str, str]] = None,
+                 ) -> Dict[str, str]:
+    """`store`: the `assistant_store` fixture's environment, when the test runs on both stores."""
     return {"DATA_DIR": str(data_dir), "BACKEND_URL": feed.base, "BACKEND_TIMEOUT_S": "2",
-            "RASA_PORT": rasa.url.rsplit(":", 1)[1], "NOTIFY_INTERVAL_S": "0.3", "OUTBOX_RETRY_S": "0.5"}
+            "RASA_PORT": rasa.url.rsplit(":", 1)[1], "NOTIFY_INTERVAL_S": "0.3", "OUTBOX_RETRY_S": "0.5",
+            **(store or {})}
 
 
 def follow(data_dir: Path, count: int, channel: str = "telegram") -> List[str]:
     """`count` reports PA000001... filed by different citizens; their senders."""
     senders = [f"{channel}:{100 + i}" for i in range(count)]
     for i, sender in enumerate(senders, start=1):
-        followed.record(f"PA{i:06d}", sender, channel, data_dir / "followed.sqlite3")
+        followed.record(f"PA{i:06d}", sender, channel)
     return senders
-
-
-def rows(data_dir: Path) -> List[dict]:
-    return notices.rows(data_dir / notices.FILENAME)
 
 
 async def test_each_change_reaches_its_citizen_once_even_across_a_restart(data_dir):
@@ -83,7 +83,8 @@ async def test_a_notifier_stopped_while_telling_finishes_the_message_and_nobody_
             feed.publish("PA000001", "in_progress", "Đội vệ sinh đang thu gom")
             await eventually(lambda: rasa.calls, "the message on its way", timeout_s=30)
             first.send_signal(signal.SIGTERM)
-            assert first.wait(timeout=20) == 0
+            # Waited for off the event loop, where the stand-in must answer the message meanwhile.
+            assert await asyncio.to_thread(first.wait, 20) == 0
         rasa.delay_s = 0
         reads_before = len(feed.reads)
         with project_process("bot.notifier", env):
@@ -91,10 +92,10 @@ async def test_a_notifier_stopped_while_telling_finishes_the_message_and_nobody_
     assert len(rasa.calls) == 1 and len(rasa.texts(sender)) == 1
 
 
-async def test_two_notifiers_at_once_tell_each_change_once(data_dir):
+async def test_two_notifiers_at_once_tell_each_change_once(data_dir, assistant_store):
     senders = follow(data_dir, 8)
     async with UpdatesFeed() as feed, RasaEvents() as rasa:
-        env = notifier_env(data_dir, feed, rasa)
+        env = notifier_env(data_dir, feed, rasa, assistant_store)
         with project_process("bot.notifier", env), project_process("bot.notifier", env):
             for i in range(1, 9):
                 feed.publish(f"PA{i:06d}", "assigned", "Đã chuyển phường")
@@ -114,11 +115,11 @@ async def test_rasa_down_then_back_tells_the_change_later_and_once(data_dir):
         with project_process("bot.notifier", notifier_env(data_dir, feed, rasa)):
             feed.publish("PA000001", "in_progress", "Đang xử lý")
             await eventually(lambda: len(rasa.calls) >= 2, "two tries", timeout_s=30)
-            [row] = rows(data_dir)
+            [row] = notices.rows()
             assert row["state"] == "pending" and row["failures"] >= 1 and "503" in row["last_error"]
             rasa.status = 200
             await eventually(lambda: rasa.texts(sender), "the citizen told", timeout_s=30)
-            await eventually(lambda: rows(data_dir)[0]["state"] == "sent", "the update marked told", timeout_s=10)
+            await eventually(lambda: notices.rows()[0]["state"] == "sent", "the update marked told", timeout_s=10)
     assert len(rasa.texts(sender)) == 1
 
 
@@ -130,31 +131,38 @@ async def test_a_citizen_out_of_reach_holds_nobody_else_back(data_dir):
             feed.publish("PA000001", "in_progress", "Đang xử lý")  # the blocked citizen's, first
             feed.publish("PA000002", "in_progress", "Đang xử lý")
             await eventually(lambda: rasa.texts(other), "the other citizen told", timeout_s=30)
-            await eventually(lambda: rows(data_dir)[0]["failures"] >= 2, "the blocked one tried again", timeout_s=30)
-    blocked_row, other_row = rows(data_dir)
+            await eventually(lambda: notices.rows()[0]["failures"] >= 2, "the blocked one tried again", timeout_s=30)
+    blocked_row, other_row = notices.rows()
     assert blocked_row["state"] == "pending" and "blocked by the user" in blocked_row["last_error"]
     assert other_row["state"] == "sent" and rasa.texts(blocked) == []
 
 
-def test_a_report_s_first_filing_is_the_one_followed(data_dir):
-    path = data_dir / "followed.sqlite3"
-    followed.record("PA000001", "telegram:1", "telegram", path)
-    followed.record("PA000001", "web:2", "web", path)  # e.g. a confirmation repeated elsewhere
-    found = followed.followers(["PA000001", "PA000002"], path)
+@pytest.mark.usefixtures("assistant_store")
+def test_a_report_s_first_filing_is_the_one_followed():
+    followed.record("PA000001", "telegram:1", "telegram")
+    followed.record("PA000001", "web:2", "web")  # e.g. a confirmation repeated elsewhere
+    followed.follow("PA000001", "zalo:3", "zalo", now=2)
+    followed.follow("PA000001", "web:4", "web", now=1)
+    followed.follow("PA000001", "web:4", "web", now=3)  # following twice changes nothing
+    found = followed.followers(["PA000001", "PA000002"])
     assert list(found) == ["PA000001"] and found["PA000001"].sender_id == "telegram:1"
-    assert followed.followers([], path) == {}
+    assert followed.followers([]) == {}
+    assert [(f.sender_id, f.filer) for f in followed.everyone(["PA000001", "PA000002"])["PA000001"]] == [
+        ("telegram:1", True), ("web:4", False), ("zalo:3", False)]
 
 
-def test_an_update_told_is_not_kept_again(data_dir):
-    path = data_dir / notices.FILENAME
+@pytest.mark.usefixtures("assistant_store")
+def test_an_update_told_is_not_kept_again():
     item = {"update_id": 7, "service_request_id": "PA000001", "updated_datetime": "2026-12-03T10:00:00+07:00"}
-    assert notices.add("server-a", [(item, "telegram:1")], path) == 1
-    assert notices.add("server-a", [(item, "telegram:1")], path) == 0
-    assert notices.add("server-b", [(item, "telegram:1")], path) == 1  # another server's update 7
+    assert notices.add("server-a", [(item, "telegram:1")]) == 1
+    assert notices.add("server-a", [(item, "telegram:1")]) == 0
+    assert notices.add("server-b", [(item, "telegram:1")]) == 1  # another server's update 7
     moment = datetime(2026, 12, 3, 3, tzinfo=timezone.utc)
-    notices.advance("server-a", moment, path)
-    notices.advance("server-a", moment - timedelta(hours=1), path)  # an older read never goes back
-    assert notices.read_until("server-a", path) == moment and notices.read_until("server-c", path) is None
+    notices.advance("server-a", moment)
+    notices.advance("server-a", moment - timedelta(hours=1))  # an older read never goes back
+    assert notices.read_until("server-a") == moment and notices.read_until("server-c") is None
+    notices.advance("server-a", moment + timedelta(minutes=1))
+    assert notices.read_until("server-a") == moment + timedelta(minutes=1)
 
 
 async def test_those_who_follow_a_report_hear_of_it_but_only_its_filer_is_asked_to_rate_it(data_dir):
@@ -203,7 +211,11 @@ def test_a_reassignment_names_the_agency_that_has_the_report_now():
 
 def test_a_notices_file_from_before_followers_is_kept_and_told_to_each(data_dir):
     path = data_dir / notices.FILENAME
-    old = notices.SCHEMA.replace(notices.ONCE_PER_CITIZEN, "UNIQUE (server, update_id)")
+    old = ("CREATE TABLE notices (id INTEGER PRIMARY KEY, server TEXT NOT NULL, update_id TEXT NOT NULL, "
+           "code TEXT NOT NULL, sender_id TEXT NOT NULL, item TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', "
+           "said INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0, last_error TEXT, "
+           "seen_at REAL NOT NULL, next_attempt REAL NOT NULL DEFAULT 0, claimed_by TEXT, "
+           "claimed_until REAL NOT NULL DEFAULT 0, UNIQUE (server, update_id))")
     path.parent.mkdir(parents=True, exist_ok=True)
     with closing(sqlite3.connect(path)) as db, db:
         db.execute(old)

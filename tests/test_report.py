@@ -240,35 +240,36 @@ def test_request_fields_carry_the_key():
     assert report.request_fields(SLOTS, "web:1", "web", "abc")["idempotency_key"] == "abc"
 
 
-# outbox: claims, failures and their schedule -------------------------------------------------
-def saved(path, count=1):
-    return [outbox.save({**report.request_fields(SLOTS, "web:1", "web", f"key-{i}")}, path) for i in range(count)]
+# outbox: claims, failures and their schedule, on SQLite and on PostgreSQL ---------------------
+def saved(count=1):
+    return [outbox.save({**report.request_fields(SLOTS, "web:1", "web", f"key-{i}")}) for i in range(count)]
 
 
-def test_a_claimed_row_is_nobody_else_s_until_its_lease_runs_out(tmp_path):
-    path = tmp_path / "outbox.sqlite3"
-    [row] = saved(path)
+@pytest.mark.usefixtures("assistant_store")
+def test_a_claimed_row_is_nobody_else_s_until_its_lease_runs_out():
+    [row] = saved()
     now = time.time()
-    entry = outbox.claim(60, path, now=now)
+    entry = outbox.claim(60, now=now)
     assert entry is not None and entry.id == row and entry.code is None and entry.sender_id == "web:1"
-    assert outbox.claim(60, path, now=now + 59) is None
+    assert outbox.claim(60, now=now + 59) is None
     # Its worker died: the lease runs out and another worker takes the row.
-    again = outbox.claim(60, path, now=now + 61)
+    again = outbox.claim(60, now=now + 61)
     assert again is not None and again.id == row
     # The first worker's late write changes nothing.
-    assert outbox.delivered(entry, "PA000009", None, path) is False
-    assert outbox.delivered(again, "PA000001", "UBND phường Thuận Hóa", path) is True
-    [kept] = outbox.pending(path)
+    assert outbox.delivered(entry, "PA000009", None) is False
+    assert outbox.done(entry) is False
+    assert outbox.delivered(again, "PA000001", "UBND phường Thuận Hóa") is True
+    [kept] = outbox.pending()
     assert (kept["code"], kept["agency"]) == ("PA000001", "UBND phường Thuận Hóa")
 
 
-def test_many_claimers_at_once_get_each_row_once(tmp_path):
-    path = tmp_path / "outbox.sqlite3"
-    rows = saved(path, 20)
+@pytest.mark.usefixtures("assistant_store")
+def test_many_claimers_at_once_get_each_row_once():
+    rows = saved(20)
 
     def claim_all():
         claimed = []
-        while (entry := outbox.claim(60, path)) is not None:
+        while (entry := outbox.claim(60)) is not None:
             claimed.append(entry.id)
         return claimed
 
@@ -277,42 +278,44 @@ def test_many_claimers_at_once_get_each_row_once(tmp_path):
     assert sorted(claimed) == rows
 
 
-def test_failures_are_counted_and_retried_at_once_then_after_5_then_every_30_minutes(tmp_path):
-    path = tmp_path / "outbox.sqlite3"
-    saved(path)
+@pytest.mark.usefixtures("assistant_store")
+def test_failures_are_counted_and_retried_at_once_then_after_5_then_every_30_minutes():
+    saved()
     delays = (300.0, 1800.0)
     now = time.time()
     waits = []
     for _ in range(4):
-        entry = outbox.claim(60, path, now=now)
+        entry = outbox.claim(60, now=now)
         assert entry is not None  # due: at once the first time, then when the last wait is over
         retry_at = outbox.failed(entry, "POST requests.json: cannot connect (ClientConnectorError)", delays,
-                                 path, now=now)
-        assert outbox.claim(60, path, now=retry_at - 1) is None
+                                 now=now)
+        assert outbox.claim(60, now=retry_at - 1) is None
         waits.append(retry_at - now)
         now = retry_at
     assert waits == [300, 1800, 1800, 1800]
-    [kept] = outbox.pending(path)
+    [kept] = outbox.pending()
     assert kept["failures"] == 4 and "ClientConnectorError" in kept["last_error"] and kept["code"] is None
 
 
-def test_a_row_leaves_only_when_done_and_a_released_one_is_due_again(tmp_path):
-    path = tmp_path / "outbox.sqlite3"
-    saved(path)
-    entry = outbox.claim(60, path)
-    assert entry is not None and outbox.release(entry, path)
-    entry = outbox.claim(60, path)
-    assert entry is not None and outbox.done(entry, path)
-    assert outbox.pending(path) == [] and outbox.claim(60, path) is None
+@pytest.mark.usefixtures("assistant_store")
+def test_a_row_leaves_only_when_done_and_a_released_one_is_due_again():
+    saved()
+    entry = outbox.claim(60)
+    assert entry is not None and outbox.release(entry)
+    entry = outbox.claim(60)
+    assert entry is not None and outbox.done(entry)
+    assert outbox.pending() == [] and outbox.claim(60) is None
 
 
 def test_an_outbox_of_the_previous_version_keeps_its_rows(tmp_path):
     path = tmp_path / "outbox.sqlite3"
     with closing(sqlite3.connect(path)) as db, db:
-        db.execute(outbox.SCHEMA)
+        db.execute("CREATE TABLE outbox (id INTEGER PRIMARY KEY, fields TEXT NOT NULL, "
+                   "created_at TEXT DEFAULT CURRENT_TIMESTAMP)")  # the first version's
         db.execute("INSERT INTO outbox (fields) VALUES (?)", (json.dumps({"service_code": "khac"}),))
     entry = outbox.claim(60, path)
     assert entry is not None and entry.fields == {"service_code": "khac"} and entry.failures == 0
+    assert outbox.failed(entry, "503", (300.0,), path) and outbox.pending(path)[0]["failures"] == 1
 
 
 def test_outbox_file_is_created_under_a_missing_folder(tmp_path):

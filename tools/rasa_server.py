@@ -24,11 +24,27 @@ A conversation's lock (Rasa's ticket lock, in Redis with LOCK_STORE_URL) is free
 tickets expired (`is_locked`): in Rasa 3.6 a message queued behind a dead server's ticket, whose own
 ticket expired within the same second, waited forever.
 
+Rasa 3.6's Redis lock store cannot serialise the messages of one conversation that reach two Rasa
+servers at once (RasaHQ/rasa#9213; its fix, a `ConcurrentRedisLockStore`, was reverted from Rasa
+Open Source in #11428): each step reads the lock, changes it and writes it back, so two servers
+issue the same ticket (both handle the conversation at once: its form loses a step, or a reply
+answers the wrong question), and a server ending its message deletes the lock while another's
+ticket was just added (that message fails with `LockError`: lost). A ticket also expires after
+TICKET_LOCK_LIFETIME whether its message is finished or not (a slow backend call let the next
+message in), and a waiting message looks again only every second. Here (`shared_lock`) every change
+of the lock is one Redis transaction (WATCH/MULTI, retried when another server wrote in between), a
+ticket is renewed while its server still waits or works (so only a dead server's ticket expires,
+after LOCK_LIFETIME_S, and the key with it), and a waiting message looks every LOCK_POLL_S: the
+messages of a conversation are handled one at a time, in the order they reached Redis, none lost.
+
 The embedded tracker store (SQLite under DATA_DIR, see tools/supervise.py) keeps its connections
 and writes in WAL mode (`tracker_engine_kwargs`): Rasa's own settings made it cost 6 ms a message.
 
 Rasa waits 5 minutes for a custom action; an action server that hangs (rather than refuses)
 would keep the citizen that long before the busy message: it waits ACTIONS_TIMEOUT_S instead.
+
+Metrics for Prometheus (`GET /metrics`) and readiness (`GET /ready`): tools/rasa_metrics.py,
+installed here.
 
 RASA_API_TOKEN is handed to Rasa here (`--auth-token` added in-process), never on the command line
 `make run` builds: anyone on the host can read a command line.
@@ -36,12 +52,16 @@ RASA_API_TOKEN is handed to Rasa here (`--auth-token` added in-process), never o
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import sys
+import time
+from collections import deque
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from functools import lru_cache, wraps
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Set
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Set, TypeVar
 
 import aiohttp
 import rasa.core.actions.action
@@ -52,7 +72,8 @@ from jsonschema import ValidationError
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
-from rasa.core.lock import TicketLock
+from rasa.core.lock import Ticket, TicketLock
+from rasa.core.lock_store import LOCK_LIFETIME, RedisLockStore
 from rasa.core.processor import MessageProcessor
 from rasa.shared.core.events import Event
 from rasa.utils.endpoints import ClientResponseError
@@ -63,7 +84,9 @@ from sanic_cors import CORS
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
+from bot import metrics
 from bot.settings import get_settings
+from tools import rasa_metrics
 
 WEBCHAT_ROUTES = r"/webhooks/web/.*"
 
@@ -117,6 +140,7 @@ def _with_host_check(build: Callable[..., Sanic]) -> Callable[..., Sanic]:
             return response.json({"error": "unknown Host"}, status=400)
 
         app.register_middleware(check_host, "request")
+        rasa_metrics.add_routes(app)
         return app
 
     return configure_app
@@ -166,6 +190,7 @@ def _busy_is_said(handle: Callable[..., Awaitable[Any]]) -> Callable[..., Awaita
         except ActionServerUnreachable as down:
             logger.error("The action server cannot be reached (%s): a message was dropped and its "
                          "sender asked to try again", down)
+            metrics.BUSY.labels(metrics.channel_label(message.input_channel)).inc()
             output = message.output_channel
             await output.send_response(message.sender_id, {"text": BUSY_MESSAGE})
             return output.messages if isinstance(output, CollectingOutputChannel) else None
@@ -180,6 +205,79 @@ def is_locked(self: TicketLock, ticket_number: int) -> bool:
     message whose own ticket expired while it waited (behind a dead server's) waiting forever."""
     now_serving = self.now_serving  # drops the expired tickets
     return bool(self.tickets) and now_serving != ticket_number
+
+
+# How often a message queued behind another of its conversation looks whether its turn came.
+LOCK_POLL_S = 0.05
+T = TypeVar("T")
+
+
+def _change_lock(store: RedisLockStore, conversation_id: str, change: Callable[[TicketLock], T]) -> T:
+    """`change` applied to the conversation's lock (an empty one when there is none) and saved, as
+    one step for every server: Redis runs it again when another wrote the lock meanwhile. The key
+    lasts as long as its longest ticket and goes with the last one."""
+    key = store.key_prefix + conversation_id
+
+    def attempt(pipe: Any) -> T:
+        saved = pipe.get(key)
+        lock = TicketLock.from_dict(json.loads(saved)) if saved else TicketLock(conversation_id)
+        result = change(lock)
+        lock.remove_expired_tickets()
+        pipe.multi()
+        if lock.tickets:
+            lasts_ms = int(1000 * (max(ticket.expires for ticket in lock.tickets) - time.time()))
+            pipe.set(key, lock.dumps(), px=max(lasts_ms, 1))
+        else:
+            pipe.delete(key)
+        return result
+
+    return store.red.transaction(attempt, key, value_from_callable=True)
+
+
+def _renew(ticket_number: int, lifetime: float) -> Callable[[TicketLock], None]:
+    def renew(lock: TicketLock) -> None:
+        expires = time.time() + lifetime
+        ticket = next((t for t in lock.tickets if t.number == ticket_number), None)
+        if ticket is not None:
+            ticket.expires = expires
+            return
+        # Only when this server stalled for longer than the lifetime: back in its place in the queue.
+        logger.warning("A conversation's lock ticket had expired while its message was handled or waited")
+        lock.tickets = deque(sorted([*lock.tickets, Ticket(ticket_number, expires)], key=lambda t: t.number))
+
+    return renew
+
+
+def issue_ticket(self: RedisLockStore, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
+    return _change_lock(self, conversation_id, lambda lock: lock.issue_ticket(lock_lifetime))
+
+
+@asynccontextmanager
+async def shared_lock(self: RedisLockStore, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME,
+                      wait_time_in_seconds: float = LOCK_POLL_S) -> AsyncIterator[TicketLock]:
+    """In place of `LockStore.lock` on the Redis lock store (see the module's docstring): holds the
+    conversation once every ticket issued before this one is done, renewing this one meanwhile."""
+    ticket = self.issue_ticket(conversation_id, lock_lifetime)
+
+    async def keep() -> None:
+        while True:
+            await asyncio.sleep(lock_lifetime / 3)
+            _change_lock(self, conversation_id, _renew(ticket, lock_lifetime))
+
+    keeping = asyncio.ensure_future(keep())
+    try:
+        while True:
+            lock = self.get_lock(conversation_id)
+            if lock is None or all(t.number != ticket for t in lock.tickets):
+                _change_lock(self, conversation_id, _renew(ticket, lock_lifetime))
+                continue
+            if lock.now_serving == ticket:
+                break
+            await asyncio.sleep(min(wait_time_in_seconds, LOCK_POLL_S))
+        yield lock
+    finally:
+        keeping.cancel()
+        _change_lock(self, conversation_id, lambda held: held.remove_ticket_for(ticket))
 
 
 def tracker_engine_kwargs(url: Any) -> Dict[str, Any]:
@@ -218,6 +316,8 @@ def install() -> None:
     rasa.core.tracker_store.create_engine_kwargs = tracker_engine_kwargs
     RemoteAction._validate_action_result = validate_action_result
     TicketLock.is_locked = is_locked
+    RedisLockStore.issue_ticket = issue_ticket
+    RedisLockStore.lock = shared_lock
     actions_log = logging.getLogger("rasa.core.actions.action")
     if not any(isinstance(f, _SaidOnce) for f in actions_log.filters):
         actions_log.addFilter(_SaidOnce())
@@ -228,6 +328,7 @@ def install() -> None:
     rasa.server.configure_cors = configure_cors
     if not hasattr(rasa.core.run.configure_app, "__wrapped__"):
         rasa.core.run.configure_app = _with_host_check(rasa.core.run.configure_app)
+    rasa_metrics.install()  # last: its wrapper of handle_message goes around the busy message's
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -79,9 +80,11 @@ def commands(settings: Settings, model: Path, endpoints_path: Path) -> Dict[str,
     # hands RASA_API_TOKEN from its environment to Rasa in-process.
     return {
         "backend": [sys.executable, "-m", "backend"],
-        "actions": [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
+        "actions": [sys.executable, "-m", "tools.action_server", "--actions", "actions",
                     "--port", str(settings.actions_port)],
         "rasa": rasa,
+        # The admins' inbox, labelling and retraining, for the console's admin section.
+        "admin": [sys.executable, "-m", "bot.admin.server"],
         # Last: it tells citizens their codes through the Rasa server's API. No port.
         "outbox": [sys.executable, "-m", "bot.outbox_worker"],
         # Tells citizens of their reports' changes (the updates feed), also through Rasa's API.
@@ -93,7 +96,7 @@ def ports(settings: Settings) -> Dict[str, int]:
     """The ports of the processes that listen; a process of `commands` without one (a worker)
     is started without the port check."""
     return {"backend": settings.backend_port, "actions": settings.actions_port,
-            "rasa": settings.rasa_port}
+            "rasa": settings.rasa_port, "admin": settings.admin_port}
 
 
 def health_urls(settings: Settings) -> Dict[str, str]:
@@ -105,6 +108,7 @@ def health_urls(settings: Settings) -> Dict[str, str]:
         "backend": f"http://127.0.0.1:{port['backend']}/health",
         "actions": f"http://127.0.0.1:{port['actions']}/health",
         "rasa": f"http://127.0.0.1:{port['rasa']}/",
+        "admin": f"http://127.0.0.1:{port['admin']}/health",
     }
 
 
@@ -183,6 +187,10 @@ def child_env(settings: Settings) -> Dict[str, str]:
            "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false",
            # Rasa 3.6's dependencies warn about their own deprecations at every start.
            "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    if not settings.admin_api_token:
+        # The console and the admin service share it; made afresh each start, held only in the
+        # children's environment: never printed, never written to disk.
+        env["ADMIN_API_TOKEN"] = secrets.token_urlsafe(32)
     if settings.lock_store_url:
         # How long a ticket of Rasa's Redis lock store holds a conversation (Rasa reads it once,
         # at start; its default is 60 s): also how long a dead Rasa server's lock lingers.
@@ -238,6 +246,8 @@ def print_welcome(settings: Settings) -> None:
             f"  Console (IOC):   http://127.0.0.1:{settings.backend_port}/console/"
             "  (accounts: python -m backend.accounts add)",
             f"  Public figures:  http://127.0.0.1:{settings.backend_port}/stats/",
+            f"  Admins:          http://127.0.0.1:{settings.backend_port}/console/admin/"
+            "  (accounts with role admin; or python -m bot.cli admin ...)",
         ]),
         f"  Telegram:        {telegram_state(settings)}",
         f"  Zalo:            {off_or_on(settings.zalo_off_reason())}",

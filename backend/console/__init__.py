@@ -23,7 +23,7 @@ from bot import photos
 from bot.settings import Settings
 
 from ..appkeys import SESSIONS
-from . import security, views
+from . import admin, admin_client, security, views
 from .accounts import Identity
 from .keys import LIMITS, TEMPLATES, TILE_ATTRIBUTION, TILE_URL
 
@@ -46,6 +46,7 @@ def setup(app: web.Application, settings: Settings) -> None:
     app[LIMITS] = security.LoginLimits()
     app[TILE_URL] = settings.map_tile_url or ""
     app[TILE_ATTRIBUTION] = settings.map_tile_attribution
+    app.cleanup_ctx.append(admin_client.http_session)
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), app_key=TEMPLATES)
     add = app.router
     add.add_get(PREFIX.rstrip("/"), _to_console)
@@ -56,6 +57,7 @@ def setup(app: web.Application, settings: Settings) -> None:
     add.add_get(f"{PREFIX}reports/{{code}}", views.report_page, name="console.report")
     add.add_post(f"{PREFIX}reports/{{code}}/state", views.move, name="console.move")
     add.add_post(f"{PREFIX}reports/{{code}}/reassign", views.reassign_report, name="console.reassign")
+    admin.add_routes(add)
     add.add_static(f"{PREFIX}static/", HERE / "static", name="console.static")
 
 

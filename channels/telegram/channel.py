@@ -15,6 +15,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from telegram import Update
 
+from bot import metrics
 from bot.settings import Settings, get_settings
 from channels.state import ChannelState, open_state
 from channels.telegram.api import CHANNEL, SECRET_HEADER, Redactor, keep_token_out_of_logs, make_bot
@@ -73,13 +74,14 @@ class TelegramInput(InputChannel):
             if updates is None:
                 return response.json({"error": "the Telegram channel is off"}, status=503)
             given = request.headers.get(SECRET_HEADER)
-            if not given:
-                return response.json({"error": "missing secret token"}, status=401)
-            if not hmac.compare_digest(given.encode(), secret):
-                return response.json({"error": "wrong secret token"}, status=403)
+            if not given or not hmac.compare_digest(given.encode(), secret):
+                metrics.rejected(CHANNEL, metrics.UNAUTHORIZED)
+                error = "wrong secret token" if given else "missing secret token"
+                return response.json({"error": error}, status=403 if given else 401)
             try:
                 update = Update.de_json(json.loads(request.body), updates.bot)
             except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+                metrics.rejected(CHANNEL, metrics.MALFORMED)
                 return response.json({"error": "not a Telegram update"}, status=400)
             await updates.handle(update)
             return response.json({"ok": True})

@@ -57,7 +57,7 @@ class UpdateHandler:
         self.albums = Albums(ALBUM_QUIET_S)
         self.background = Background()
         self.chat_locks = KeyedLocks()
-        self.limits = InboundLimits(settings)
+        self.limits = InboundLimits(settings, CHANNEL)
 
     async def start(self) -> None:
         redact = self.output.redact

@@ -19,6 +19,7 @@ from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 
+from bot import metrics
 from bot.messages import Inbound, location_message, photo_message, text_message
 from bot.photos import MAX_PHOTOS_PER_REPORT, PhotoError
 from bot.settings import Settings, get_settings
@@ -167,15 +168,19 @@ class ZaloInput(InputChannel):
                 return response.json({"error": "the Zalo channel is off"}, status=503)
             header = request.headers.get(SIGNATURE_HEADER)
             if not header:
+                metrics.rejected(CHANNEL, metrics.UNAUTHORIZED)
                 return response.json({"error": "missing signature"}, status=401)
-            if body_too_large(request.body):  # the signature check parses the body first
+            if body_too_large(request.body, CHANNEL):  # the signature check parses the body first
                 return response.json({"error": "body too large for a Zalo event"}, status=413)
             if not signature_ok(header, request.body, self.settings):
+                metrics.rejected(CHANNEL, metrics.UNAUTHORIZED)
                 return response.json({"error": "wrong signature"}, status=403)
             event = json.loads(request.body)
             if not isinstance(event, dict):
+                metrics.rejected(CHANNEL, metrics.MALFORMED)
                 return response.json({"error": "not a Zalo event"}, status=400)
             if not fresh(event, time.time()):
+                metrics.rejected(CHANNEL, metrics.STALE)
                 # 200 all the same: Zalo would only redeliver what must not be handled.
                 logger.warning("Zalo event ignored: its timestamp %r is not within the last hour",
                                str(event.get("timestamp"))[:20])
@@ -204,7 +209,7 @@ class EventHandler:
         self.on_new_message = on_new_message
         self.background = Background()
         self.user_locks = KeyedLocks()
-        self.limits = InboundLimits(settings)
+        self.limits = InboundLimits(settings, CHANNEL)
 
     async def accept(self, event: Dict[str, Any]) -> None:
         name = event.get("event_name")
@@ -252,6 +257,7 @@ class EventHandler:
                 inbound = str(exc)
             except (KeyError, IndexError, TypeError, ValueError):
                 logger.warning("Zalo %s %r of user %r is malformed", name, message.get("msg_id"), user)
+                metrics.rejected(CHANNEL, metrics.MALFORMED)
                 inbound = UNSUPPORTED
             if isinstance(inbound, str):
                 await self.output.send_response(user, {"text": inbound})

@@ -8,7 +8,7 @@ from channels.limits import MAX_TEXT_CHARS, TOO_FAST, TOO_LONG, TOO_MANY_PHOTOS,
 
 
 async def test_a_sender_past_the_limit_is_refused_and_told_once():
-    limits = InboundLimits(Settings(sender_messages_per_minute=2))
+    limits = InboundLimits(Settings(sender_messages_per_minute=2), "rest")
     assert await limits.message("telegram:1") is None
     assert await limits.message("telegram:1", "alo") is None
     first, second = await limits.message("telegram:1"), await limits.message("telegram:1")
@@ -19,14 +19,14 @@ async def test_a_sender_past_the_limit_is_refused_and_told_once():
 
 
 async def test_a_text_too_long_is_refused_whoever_sends_it():
-    limits = InboundLimits(Settings())
+    limits = InboundLimits(Settings(), "rest")
     assert await limits.message("zalo:1", "x" * MAX_TEXT_CHARS) is None
     refusal = await limits.message("zalo:1", "x" * (MAX_TEXT_CHARS + 1))
     assert refusal is not None and (refusal.text, refusal.status) == (TOO_LONG, 400)
 
 
 async def test_photos_are_counted_per_sender_and_an_album_at_once():
-    limits = InboundLimits(Settings(sender_photos_per_hour=5))
+    limits = InboundLimits(Settings(sender_photos_per_hour=5), "rest")
     assert await limits.photos("zalo:1", 3) is None
     refusal = await limits.photos("zalo:1", 3)  # 6 > 5: the album is refused whole
     assert refusal is not None and refusal.text == TOO_MANY_PHOTOS

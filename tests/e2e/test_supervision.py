@@ -32,7 +32,7 @@ def test_a_report_goes_on_while_the_processes_under_it_die_and_come_back(stack):
     # The supervisor held still, so that the action server stays down while the citizen speaks.
     os.kill(stack.process.pid, signal.SIGSTOP)
     try:
-        os.kill(stack.pid_of("rasa_sdk"), signal.SIGKILL)
+        os.kill(stack.pid_of("tools.action_server"), signal.SIGKILL)
         assert not wait_until_up(actions_health, [], timeout_s=0.5)
         replies = citizen.pin(THUAN_HOA)
         assert text(replies) == BUSY_MESSAGE, replies

@@ -13,4 +13,6 @@
   (`running_stack`) with what its backend keeps.
 - `conversation`: citizens that file a report through the REST channel, Telegram or Zalo.
 - `trackers`: hand-built Rasa trackers for the custom actions, and the slots they hold.
+- `tracker_store`: citizens' messages written into Rasa's SQL tracker store, as the Rasa server
+  keeps them, for what reads the store (the admins' inbox).
 """

@@ -5,7 +5,7 @@ assistant (`python -m bot.cli run`) for end-to-end tests (`running_stack`).
         requests.post(stack.rest_webhook, json={...})
         stack.report("PA000001")   # as the routing backend keeps it
 
-Backend, action server and Rasa server start on free ports with DATA_DIR in the given folder (the
+Backend, action server, Rasa server and admin service start on free ports with DATA_DIR in the given folder (the
 backend's SQLite database, the outbox and photos land there, never in the project's data/). The
 context waits until the CLI prints "is running" (all three answer), yields their URLs and always
 stops the whole process group, even when the test fails or the start times out. `env` adds or
@@ -39,8 +39,12 @@ class Stack:
     rasa_port: int
     actions_port: int
     backend_port: int
+    admin_port: int
     data_dir: Path
     process: subprocess.Popen
+    # Where the outbox worker and the notifier serve /metrics
+    outbox_metrics_port: int = 0
+    notifier_metrics_port: int = 0
     log: Deque[str] = field(default_factory=lambda: collections.deque(maxlen=400))
 
     @property
@@ -54,6 +58,11 @@ class Stack:
     @property
     def webchat_url(self) -> str:
         return f"{self.rasa_url}/webhooks/web/"
+
+    @property
+    def admin_url(self) -> str:
+        """The admin service (`bot.admin.server`), which wants `Authorization: Bearer <token>`."""
+        return f"http://127.0.0.1:{self.admin_port}"
 
     @property
     def actions_url(self) -> str:
@@ -142,8 +151,9 @@ class Stack:
 # expose it: never in a test.
 DEVELOPER_VARIABLES = (
     "BACKEND_URL", "BACKEND_API_KEY", "BACKEND_API_KEYS", "BACKEND_OPERATOR_KEYS", "BACKEND_AGENCY_KEYS",
-    "HOST", "RASA_API_TOKEN", "DATABASE_URL", "TRACKER_STORE_URL", "LOCK_STORE_URL", "TELEGRAM_TOKEN",
-    "ZALO_APP_ID", "MODELS_DIR",
+    "HOST", "RASA_API_TOKEN", "DATABASE_URL", "TRACKER_STORE_URL", "LOCK_STORE_URL", "ASSISTANT_STORE_URL",
+    "TELEGRAM_TOKEN",
+    "ZALO_APP_ID", "MODELS_DIR", "ADMIN_URL", "ADMIN_API_TOKEN", "TRAINING_DIR",
 )
 
 
@@ -152,7 +162,9 @@ def child_env(overrides: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
     deployment variables, the project importable, then `overrides`."""
     env = {name: value for name, value in os.environ.items() if name not in DEVELOPER_VARIABLES}
     env.update({"PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3",
-                "RASA_TELEMETRY_ENABLED": "false", "PYTHONUNBUFFERED": "1"})
+                "RASA_TELEMETRY_ENABLED": "false", "PYTHONUNBUFFERED": "1",
+                # Workers serve no metrics on the machine's fixed ports unless a test asks.
+                "OUTBOX_METRICS_PORT": "0", "NOTIFIER_METRICS_PORT": "0"})
     env.update(overrides or {})
     return env
 
@@ -167,16 +179,18 @@ def run_module(module: str, *args: str, env: Optional[Mapping[str, str]] = None,
 @contextmanager
 def running_stack(data_dir: Path, *, env: Optional[Mapping[str, str]] = None,
                   timeout_s: float = START_TIMEOUT_S) -> Iterator[Stack]:
-    rasa_port, actions_port, backend_port = free_ports(3)
+    rasa_port, actions_port, backend_port, admin_port, outbox_metrics_port, notifier_metrics_port = free_ports(6)
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     ports = {"RASA_PORT": str(rasa_port), "ACTIONS_PORT": str(actions_port),
-             "BACKEND_PORT": str(backend_port), "DATA_DIR": str(data_dir)}
+             "BACKEND_PORT": str(backend_port), "ADMIN_PORT": str(admin_port), "DATA_DIR": str(data_dir),
+             "OUTBOX_METRICS_PORT": str(outbox_metrics_port), "NOTIFIER_METRICS_PORT": str(notifier_metrics_port)}
     process = start_group(
         [sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=child_env({**ports, **(env or {})}),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
     )
-    stack = Stack(rasa_port, actions_port, backend_port, data_dir, process)
+    stack = Stack(rasa_port, actions_port, backend_port, admin_port, data_dir, process,
+                  outbox_metrics_port=outbox_metrics_port, notifier_metrics_port=notifier_metrics_port)
     ready = threading.Event()
 
     def read() -> None:

@@ -1,0 +1,109 @@
+"""`python -m bot.cli admin <command>`: the admin service's operations for scripts and shells,
+calling the same functions directly. Each prints one JSON document on stdout and exits 0, or prints
+`{"error": "<Vietnamese message>"}` and exits 1 for what cannot be done; a retraining in the
+foreground says its progress on stderr, and exits 1 when its job failed."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from typing import Any, Dict, Optional
+
+from bot.admin import audit, dashboard, inbox, labels, models, retrain, store
+from bot.admin.errors import AdminError
+from bot.settings import Settings
+
+NO_JOB = "Chưa có lần huấn luyện nào."
+UNKNOWN_JOB = "Không có lần huấn luyện này."
+
+
+def default_who() -> str:
+    """Who acts when `--by` is not given: the shell's user, marked as the command line."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # a uid without a passwd entry (some containers)
+        return "cli"
+
+
+def require_job(settings: Settings, job_id: Optional[int] = None) -> Dict[str, Any]:
+    """The retraining `job_id` (the latest when None); AdminError 404 when there is none."""
+    found = retrain.job(settings, job_id)
+    if found is None:
+        raise AdminError(NO_JOB if job_id is None else UNKNOWN_JOB, 404)
+    return found
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="admin_command", required=True)
+
+    def with_who(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        command.add_argument("--by", default=None, help="who acts, for the audit log (default cli:$USER)")
+        return command
+
+    show = sub.add_parser("inbox", help="messages not understood, grouped, most frequent first")
+    show.add_argument("--status", choices=store.STATUSES, default="open")
+    show.add_argument("--limit", type=int, default=100)
+    show.add_argument("--offset", type=int, default=0)
+    label = with_who(sub.add_parser("label", help="write groups into the training data as an intent"))
+    label.add_argument("--key", action="append", required=True, help="a group's key (repeat for several)")
+    label.add_argument("--intent", required=True)
+    label.add_argument("--category", help="the category code (required for report_issue)")
+    label.add_argument("--address", help="the span of the text that is the address (one key only)")
+    discard = with_who(sub.add_parser("discard", help="drop groups from the inbox"))
+    discard.add_argument("--key", action="append", required=True, help="a group's key (repeat for several)")
+    train = with_who(sub.add_parser("retrain", help="train, score against the live model, go live if not worse"))
+    train.add_argument("--background", action="store_true", help="start it and return (see `job`)")
+    job = sub.add_parser("job", help="a retraining's state (the latest by default)")
+    job.add_argument("--id", type=int)
+    sub.add_parser("models", help="the models, their scores and which is live")
+    report = sub.add_parser("report", help="a model's scores beside the live model's")
+    report.add_argument("name")
+    with_who(sub.add_parser("rollback", help="put the previously live model live again"))
+    board = sub.add_parser("dashboard", help="messages a day, share understood, top missed")
+    board.add_argument("--days", type=int, default=30)
+    log = sub.add_parser("audit", help="who did what, newest first")
+    log.add_argument("--limit", type=int, default=100)
+
+
+def _progress(job: Dict[str, Any]) -> None:
+    print(f"{job.get('stage')} {float(job.get('progress') or 0):.0%} {job.get('message') or ''}".rstrip(),
+          file=sys.stderr, flush=True)
+
+
+def _operate(settings: Settings, args: argparse.Namespace) -> Any:
+    who = args.by if getattr(args, "by", None) else default_who()
+    command = args.admin_command
+    if command == "inbox":
+        inbox.scan(settings)
+        return inbox.groups(args.status, args.limit, args.offset)
+    if command == "label":
+        return labels.label(settings, args.key, args.intent, args.category, args.address, who)
+    if command == "discard":
+        return inbox.discard(args.key, who)
+    if command == "retrain":
+        if args.background:
+            return retrain.start(settings, who)
+        return retrain.run(settings, who, on_progress=_progress)
+    if command == "job":
+        return require_job(settings, args.id)
+    if command == "models":
+        return models.history(settings)
+    if command == "report":
+        return models.report(settings, args.name)
+    if command == "rollback":
+        return models.rollback(settings, who)
+    if command == "dashboard":
+        return dashboard.dashboard(settings, args.days)
+    return audit.entries(args.limit)
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        result = _operate(settings, args)
+    except AdminError as exc:
+        print(json.dumps({"error": str(exc)}, ensure_ascii=False))
+        return 1
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    # A retraining that failed is still reported as its job, but a script must see it failed.
+    return 1 if args.admin_command == "retrain" and result.get("state") == "failed" else 0

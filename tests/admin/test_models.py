@@ -1,0 +1,187 @@
+"""Which model runs, and what going live, rolling back and retraining look like to an admin, without
+training: Rasa servers stand in (they record the model each was told to load), model files are
+placeholders. Real training and a real Rasa server under load: test_retrain.py."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+from aiohttp import web
+
+from bot.admin import audit, models, retrain
+from bot.admin.errors import AdminError
+from bot.settings import Settings, get_settings, load_settings
+from tests.support.servers import BackgroundLoop, Standin
+
+
+class RasaReplica(Standin):
+    """Rasa's `PUT /model`: remembers each model file it was told to load; `broken` refuses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded: List[str] = []
+        self.broken = False
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_put("/model", self.load)
+
+    async def load(self, request: web.Request) -> web.Response:
+        if self.broken:
+            return web.json_response({"message": "An unexpected error occurred."}, status=500)
+        self.loaded.append(Path((await request.json())["model_file"]).name)
+        return web.Response(status=204)
+
+
+@pytest.fixture
+def replicas(monkeypatch, admin_settings) -> Iterator[List[RasaReplica]]:
+    loop = BackgroundLoop()
+    running = [loop.run(RasaReplica().start()) for _ in range(2)]
+    monkeypatch.setenv("RASA_REPLICA_URLS", ",".join(r.url for r in running))
+    get_settings.cache_clear()
+    yield running
+    for replica in running:
+        loop.run(replica.stop())
+    loop.close()
+
+
+@pytest.fixture
+def settings(replicas) -> Settings:
+    return load_settings()
+
+
+def candidate(settings: Settings, name: str) -> Path:
+    """A model file as a retraining leaves it, not live yet."""
+    path = models.candidates_dir(settings) / f"{name}.tar.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(name.encode())
+    return path
+
+
+def decisions(settings: Settings) -> dict:
+    return {m["name"]: m["decision"] for m in models.history(settings)["models"]}
+
+
+def test_make_run_starts_the_live_model_never_a_newer_refused_or_stray_one(admin_settings):
+    folder = admin_settings.models_dir
+    assert models.live_model(admin_settings) is None
+    live, stray = folder / "hue-phan-anh-1.tar.gz", folder / "hue-phan-anh-2.tar.gz"
+    for age, path in ((300, live), (200, stray), (100, candidate(admin_settings, "hue-phan-anh-3"))):
+        path.write_bytes(b"model")
+        os.utime(path, (time.time() - age, time.time() - age))
+    # A folder from before LIVE existed: its newest model, never a candidate.
+    assert models.live_model(admin_settings) == stray
+    (folder / "LIVE").write_text("hue-phan-anh-1.tar.gz\n")
+    assert models.live_model(admin_settings) == live
+    live.unlink()  # deleted by hand: the newest again rather than nothing
+    assert models.live_model(admin_settings) == stray
+
+
+def test_going_live_loads_every_replica_and_one_that_fails_leaves_all_as_it_was(settings, replicas):
+    first = models.go_live(settings, candidate(settings, "hue-phan-anh-a"), "lan.nguyen")
+    assert [r.loaded for r in replicas] == [[first.name], [first.name]]
+    assert models.live_model(settings) == first == settings.models_dir / "hue-phan-anh-a.tar.gz"
+
+    replicas[1].broken = True
+    second = candidate(settings, "hue-phan-anh-b")
+    with pytest.raises(AdminError) as refused:
+        models.go_live(settings, second, "lan.nguyen")
+    assert refused.value.status == 502 and replicas[1].url in str(refused.value)
+    # The replica that had taken the new model is given the live one back; nothing else moved.
+    assert replicas[0].loaded == [first.name, second.name, first.name]
+    assert models.live_model(settings) == first
+    assert (settings.models_dir / "LIVE").read_text().strip() == first.name
+    assert second.exists() and not (settings.models_dir / second.name).exists()
+    assert [e["action"] for e in audit.entries()] == ["model_live"]
+
+
+def test_rollback_goes_back_one_live_model_at_a_time_then_says_there_is_none(settings, replicas):
+    with pytest.raises(AdminError) as nothing:
+        models.rollback(settings, "lan.nguyen")
+    assert nothing.value.status == 409
+    a, b, c = (models.go_live(settings, candidate(settings, f"hue-phan-anh-{n}"), "lan.nguyen").name for n in "abc")
+    assert decisions(settings) == {a: "previous", b: "previous", c: "live"}
+
+    assert models.rollback(settings, "minh.tran") == {"live": b, "previous": c}
+    assert models.live_model(settings).name == b
+    assert models.rollback(settings, "minh.tran") == {"live": a, "previous": b}
+    assert [r.loaded[-2:] for r in replicas] == [[b, a], [b, a]]
+    assert decisions(settings) == {a: "live", b: "rolled_back", c: "rolled_back"}
+    with pytest.raises(AdminError) as no_more:
+        models.rollback(settings, "minh.tran")
+    assert no_more.value.status == 409 and models.live_model(settings).name == a
+    rollbacks = [e for e in audit.entries() if e["action"] == "rollback"]
+    assert [(e["who"], e["detail"]) for e in rollbacks] == [
+        ("minh.tran", {"live": a, "previous": b}), ("minh.tran", {"live": b, "previous": c})]
+
+
+def test_old_models_are_deleted_past_ten_but_never_the_live_one_or_the_one_before(settings):
+    old = [models.go_live(settings, candidate(settings, f"hue-phan-anh-0{n}"), "lan.nguyen") for n in (1, 2)]
+    refused = [candidate(settings, f"hue-phan-anh-{n:02}") for n in range(3, 15)]
+    for age, path in enumerate(reversed(old + refused)):
+        os.utime(path if path.exists() else settings.models_dir / path.name, (time.time() - age, time.time() - age))
+    deleted = models.prune(settings)
+    kept = sorted(p.name for p in settings.models_dir.rglob("*.tar.gz"))
+    assert len(kept) == 10 and {p.name for p in old} <= set(kept)
+    assert deleted == [p.name for p in refused[:4]][::-1]  # the oldest refused ones
+    assert models.history(settings)["live"] == old[1].name
+
+
+def test_the_gate_keeps_a_worse_model_out_and_never_lets_emergency_recall_drop():
+    live = {"intent_accuracy": 0.90, "category_accuracy": 0.80, "emergency_recall": 0.90}
+
+    def gate(**changes):
+        return retrain.decide({**live, **changes}, live, margin=0.01)
+
+    assert gate(intent_accuracy=0.895, category_accuracy=0.795)[0]  # within the margin
+    assert gate(intent_accuracy=0.95, emergency_recall=0.95)[0]
+    worse, reason = gate(category_accuracy=0.78)
+    assert not worse and "lĩnh vực" in reason and "80,0%" in reason and "78,0%" in reason
+    worse, reason = gate(intent_accuracy=0.99, category_accuracy=0.99, emergency_recall=0.895)
+    assert not worse and "khẩn cấp" in reason
+    assert retrain.decide(live, None, margin=0.01)[0]  # the first model has nothing to beat
+
+
+def test_unknown_models_and_jobs_are_said_so(settings):
+    with pytest.raises(AdminError) as unknown:
+        models.report(settings, "hue-phan-anh-19990101-000000.tar.gz")
+    assert unknown.value.status == 404
+    assert retrain.job(settings) is None and retrain.job(settings, 7) is None
+
+
+def test_a_killed_retraining_is_shown_failed_and_the_next_one_may_start(settings):
+    started = retrain.start(settings, "lan.nguyen")
+    assert (started["state"], started["started_by"]) == ("running", "lan.nguyen")
+    with pytest.raises(AdminError) as busy:
+        retrain.start(settings, "minh.tran")
+    assert busy.value.status == 409
+    deadline = time.monotonic() + 60
+    while (current := retrain.job(settings))["progress"] == 0:  # its process has begun training
+        assert current["state"] == "running" and time.monotonic() < deadline, current
+        time.sleep(0.2)
+    os.kill(retraining_process(), signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while (current := retrain.job(settings))["state"] == "running":
+        assert time.monotonic() < deadline, current
+        time.sleep(0.1)
+    assert current["state"] == "failed" and current["message"] == retrain.DIED
+    assert models.live_model(settings) is None and not list(settings.models_dir.glob("*.tar.gz"))
+    again = retrain.start(settings, "minh.tran")
+    assert again["id"] == current["id"] + 1 and again["state"] == "running"
+    os.kill(retraining_process(), signal.SIGKILL)
+
+
+def retraining_process() -> int:
+    """The retraining this test started, as `ps` shows it: `python -m bot.cli admin retrain`."""
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue  # not a process, or gone meanwhile
+        if parent == os.getpid() and command[1:5] == [b"-m", b"bot.cli", b"admin", b"retrain"]:
+            return int(entry.name)
+    raise AssertionError("no retraining process")
