@@ -69,16 +69,16 @@ class Store:
         """The engine of the store's database, its tables created if missing: the SQLite file
         `path` if given (tests, tools), else ASSISTANT_STORE_URL, else DATA_DIR/filename."""
         settings = get_settings()
-        if path is None and settings.assistant_store_url:
-            url = make_url(settings.assistant_store_url).set(drivername="postgresql+psycopg2")
-            key = url.render_as_string(hide_password=False)
+        shared = settings.assistant_store_url if path is None else None
+        if shared:
+            key = make_url(shared).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
         else:
-            path = path or settings.data_dir / self.filename
-            key = f"sqlite:///{path.resolve()}"
+            path = (path or settings.data_dir / self.filename).resolve()
+            key = f"sqlite:///{path}"
         with _lock:
             engine = _engines.get(key)
             if engine is None:
-                engine = _engines[key] = _postgres(key) if key.startswith("postgresql") else _sqlite(path)
+                engine = _engines[key] = _postgres(key) if path is None else _sqlite(path)
             if (key, self.filename) not in _ready:
                 self._create(engine)
                 _ready.add((key, self.filename))

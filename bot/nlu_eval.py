@@ -95,15 +95,6 @@ class Scores:
         others = self.examples - self.emergencies
         return self.others_asked / others if others else 0.0
 
-    def per_intent(self) -> Dict[str, Tuple[int, float]]:
-        """Each expected intent's examples and the share of them given that intent."""
-        counts: Dict[str, List[int]] = {}
-        for answer in self.answers:
-            n_correct = counts.setdefault(answer.intent, [0, 0])
-            n_correct[0] += 1
-            n_correct[1] += answer.got_intent == answer.intent
-        return {intent: (n, correct / n) for intent, (n, correct) in sorted(counts.items())}
-
     @property
     def address_f1(self) -> float:
         if not self.address_correct:
@@ -111,6 +102,16 @@ class Scores:
         precision = self.address_correct / self.address_found
         recall = self.address_correct / self.address_expected
         return 2 * precision * recall / (precision + recall)
+
+
+def per_intent(answers: Iterable[Answer]) -> Dict[str, Tuple[int, float]]:
+    """Each expected intent's examples and the share of them given that intent."""
+    counts: Dict[str, List[int]] = {}
+    for answer in answers:
+        n_correct = counts.setdefault(answer.intent, [0, 0])
+        n_correct[0] += 1
+        n_correct[1] += answer.got_intent == answer.intent
+    return {intent: (n, correct / n) for intent, (n, correct) in sorted(counts.items())}
 
 
 def examples_from(paths: Iterable[Path]) -> List[Example]:

@@ -1,5 +1,6 @@
 """What the channels keep between messages: ids already handled, the buttons last shown to each
-citizen, Zalo's refreshed tokens, web chat messages waiting for their page.
+citizen, Zalo's refreshed tokens, web chat messages waiting for their page; and locks that hold
+across replicas (`hold`: one Zalo token refresh at a time).
 
 Everything expires (or, for tokens, is replaced), so nothing grows without end. By default it is a
 SQLite file under DATA_DIR (`channels.sqlite3`, readable by the service only), which survives a
@@ -10,15 +11,20 @@ by another and an event redelivered to another replica is still handled once.
     state = open_state(settings)
     if await state.add("zalo:app:msg:m1", ttl_s=3600):   # False: someone had it already
         ...
+    async with hold(state, "zalo:app:refreshing", lease_s=30):   # one replica at a time
+        ...
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
+import uuid
 from abc import ABC, abstractmethod
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import List, Optional
+from typing import AsyncIterator, List, Optional
 
 import redis.asyncio as aioredis
 
@@ -30,6 +36,8 @@ REDIS_PREFIX = "hue:channels:"
 _SCHEMA = "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL)"
 # Expired rows are skipped when read and deleted every this many writes.
 _PURGE_EVERY = 500
+# How often a replica waiting for a lock held elsewhere looks again.
+_LOCK_POLL_S = 0.05
 
 
 class ChannelState(ABC):
@@ -52,6 +60,10 @@ class ChannelState(ABC):
         ...
 
     @abstractmethod
+    async def delete_if(self, key: str, value: str) -> bool:
+        """Deletes `key` if it holds `value` (in one step: nobody's write comes between)."""
+
+    @abstractmethod
     async def push(self, key: str, value: str, ttl_s: float, limit: int) -> None:
         """Appends to the list at `key`, keeping its newest `limit` items; the list expires
         `ttl_s` after its last push."""
@@ -63,6 +75,20 @@ class ChannelState(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Releases connections (server stop, tests)."""
+
+
+@asynccontextmanager
+async def hold(state: ChannelState, key: str, lease_s: float) -> AsyncIterator[None]:
+    """Holds the lock `key` for every replica sharing `state`, waiting while another holds it. A
+    holder that died gives it up when `lease_s` runs out, so the wait ends by then; a holder that
+    outlived its lease does not release the next one's hold."""
+    token = uuid.uuid4().hex
+    while not await state.add(key, lease_s, token):
+        await asyncio.sleep(_LOCK_POLL_S)
+    try:
+        yield
+    finally:
+        await state.delete_if(key, token)
 
 
 def open_state(settings: Settings) -> ChannelState:
@@ -112,6 +138,9 @@ class SqliteState(ChannelState):
 
     async def delete(self, key: str) -> None:
         self._write("DELETE FROM state WHERE key = ?", (key,))
+
+    async def delete_if(self, key: str, value: str) -> bool:
+        return self._write("DELETE FROM state WHERE key = ? AND value = ?", (key, value)).rowcount == 1
 
     async def push(self, key: str, value: str, ttl_s: float, limit: int) -> None:
         with self._transaction():
@@ -170,6 +199,9 @@ class RedisState(ChannelState):
     def __init__(self, url: str) -> None:
         # The client connects on first use, inside the server's event loop.
         self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._delete_if = self._redis.register_script(
+            "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+        )
 
     async def add(self, key: str, ttl_s: float, value: str = "1") -> bool:
         return bool(await self._redis.set(REDIS_PREFIX + key, value, nx=True, px=_ms(ttl_s)))
@@ -182,6 +214,9 @@ class RedisState(ChannelState):
 
     async def delete(self, key: str) -> None:
         await self._redis.delete(REDIS_PREFIX + key)
+
+    async def delete_if(self, key: str, value: str) -> bool:
+        return bool(await self._delete_if(keys=[REDIS_PREFIX + key], args=[value]))
 
     async def push(self, key: str, value: str, ttl_s: float, limit: int) -> None:
         key = REDIS_PREFIX + key

@@ -16,6 +16,8 @@ from rasa.core.agent import Agent
 from rasa.core.lock_store import InMemoryLockStore, RedisLockStore
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import create_engine
 
 from bot import followed, outbox, report
@@ -112,6 +114,35 @@ async def test_refused_messages_are_counted_by_channel_and_reason(rest):
     # Nobody's id or text in any label.
     assert not [key for key in after.samples if "lan" in str(key) or "minh" in str(key) or "xin" in str(key)]
     assert await get(f"{rest.url}/metrics", PROXIED) == 404
+
+
+# The Rasa server's messages --------------------------------------------------------------------
+
+class Processor:
+    domain = Domain.from_dict({"intents": ["greet", "report_issue"]})
+
+
+def tracker_after(intent: str, *actions: str) -> DialogueStateTracker:
+    events = [UserUttered("…", intent={"name": intent, "confidence": 1.0}),
+              *(ActionExecuted(action) for action in actions)]
+    return DialogueStateTracker.from_events("rest:lan", events)
+
+
+def test_an_intent_the_model_does_not_have_is_counted_as_other():
+    # A message typed as `/anything` reaches the policies with that intent: no series for it.
+    assert rasa_metrics._intent(Processor(), tracker_after("greet")) == "greet"
+    assert rasa_metrics._intent(Processor(), tracker_after("anything_typed")) == "other"
+
+
+def test_a_fallback_is_the_nlu_s_or_the_policies_own():
+    assert rasa_metrics._fell_back(tracker_after("nlu_fallback", "action_fallback"), "nlu_fallback")
+    # Understood, but the policies found nothing to do: their fallback action.
+    assert rasa_metrics._fell_back(tracker_after("greet", "action_fallback", "action_listen"), "greet")
+    assert not rasa_metrics._fell_back(tracker_after("greet", "utter_greet", "action_listen"), "greet")
+    # A fallback of an earlier message is not this one's.
+    earlier = tracker_after("greet", "action_fallback")
+    earlier.update(UserUttered("chào", intent={"name": "greet"}))
+    assert not rasa_metrics._fell_back(earlier, "greet")
 
 
 # The Rasa server's readiness -------------------------------------------------------------------

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
+from aiohttp import web
 
 from bot import followed, notices, notifier
 from bot.settings import DEV_API_KEY
 from tests.support.delivery import RasaEvents, project_process
 from tests.support.feed import UpdatesFeed
-from tests.support.servers import eventually
+from tests.support.servers import Standin, eventually
 
 pytestmark = pytest.mark.slow
 
@@ -225,3 +226,50 @@ def test_a_notices_file_from_before_followers_is_kept_and_told_to_each(data_dir)
     assert notices.add("s", [(item, "telegram:1"), (item, "zalo:2")], path) == 1  # the follower's is new
     assert [(row["update_id"], row["sender_id"]) for row in notices.rows(path)] == [("7", "telegram:1"),
                                                                                     ("7", "zalo:2")]
+
+
+class HungRasa(Standin):
+    """A Rasa that takes the notifier's call and never gets to sending anything: the notifier
+    waiting on it holds its claim. `arrived` counts the calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = 0
+        self._stopping = asyncio.Event()
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/{tail:.*}", self._hang)
+
+    async def _hang(self, request: web.Request) -> web.Response:
+        self.arrived += 1
+        await self._stopping.wait()
+        return web.json_response({}, status=503)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        await super().stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("assistant_store", ["postgres"], indirect=True)
+async def test_a_notifier_killed_holding_a_change_on_another_host_s_store_leaves_it_to_the_other_once(
+        data_dir, assistant_store):
+    """Two hosts' notifiers on one PostgreSQL store (ASSISTANT_STORE_URL): one dies (SIGKILL) while
+    holding a change it had not told yet; the other tells the rest meanwhile, and that change once
+    the dead one's lease is over, once."""
+    senders = follow(data_dir, 3)
+    async with UpdatesFeed() as feed, RasaEvents() as rasa, HungRasa() as hung:
+        feed.publish("PA000001", "in_progress", "Đang xử lý")
+        with project_process("bot.notifier", notifier_env(data_dir, feed, hung, assistant_store)) as dead:
+            await eventually(lambda: hung.arrived, "the first change on its way", timeout_s=30)
+            with project_process("bot.notifier", notifier_env(data_dir, feed, rasa, assistant_store)):
+                dead.kill()
+                feed.publish("PA000002", "in_progress", "Đang xử lý")
+                feed.publish("PA000003", "in_progress", "Đang xử lý")
+                await eventually(lambda: all(rasa.texts(sender) for sender in senders[1:]), "the other changes told",
+                                 timeout_s=30)
+                [held] = [row for row in notices.rows() if row["sender_id"] == senders[0]]
+                assert held["state"] == "pending" and held["claimed_by"] and not rasa.told(senders[0])
+                await eventually(lambda: rasa.texts(senders[0]), "the dead notifier's change told", timeout_s=90)
+    assert [len(rasa.texts(sender)) for sender in senders] == [1, 1, 1] and len(rasa.calls) == 3
+    assert hung.arrived == 1

@@ -13,6 +13,7 @@ import requests
 from rasa.core.actions.action import RemoteAction
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
 from rasa.core.lock import TicketLock
+from rasa.core.lock_store import RedisLockStore
 from rasa.core.processor import MessageProcessor
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -36,6 +37,7 @@ def installed(monkeypatch):
     for owner, name in ((rasa.server, "configure_cors"), (rasa.core.run, "configure_app"),
                         (RemoteAction, "_validate_action_result"), (RemoteAction, "run"),
                         (MessageProcessor, "handle_message"), (TicketLock, "is_locked"),
+                        (RedisLockStore, "lock"), (RedisLockStore, "issue_ticket"),
                         (rasa.core.actions.action, "DEFAULT_REQUEST_TIMEOUT")):
         monkeypatch.setattr(owner, name, getattr(owner, name))
     rasa_server.install()

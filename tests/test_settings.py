@@ -31,6 +31,7 @@ from tools.supervise import print_welcome
         ({"SENDER_MESSAGES_PER_MINUTE": "0"}, "SENDER_MESSAGES_PER_MINUTE"),
         ({"SENDER_PHOTOS_PER_HOUR": "many"}, "SENDER_PHOTOS_PER_HOUR"),
         ({"BACKEND_UPLOADS_PER_HOUR": "-5"}, "BACKEND_UPLOADS_PER_HOUR"),
+        ({"ASSISTANT_STORE_URL": "sqlite:///data/outbox.sqlite3"}, "ASSISTANT_STORE_URL"),  # one host only
     ],
 )
 def test_an_unusable_setting_is_refused_by_name(env, named):

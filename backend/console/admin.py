@@ -59,12 +59,7 @@ INTENTS = {
     "bot_challenge": "hỏi có phải máy không",
     "out_of_scope": "ngoài phạm vi",
 }
-STAGES = {
-    "training": "Đang huấn luyện",
-    "scoring": "Đang chấm điểm trên tập kiểm tra",
-    "loading": "Đang nạp vào máy chủ trợ lý",
-    "done": "Xong",
-}
+STAGES = {"training": "Huấn luyện", "scoring": "Chấm điểm", "loading": "Nạp vào máy chủ trợ lý"}
 DECISIONS = {
     "live": "Đang dùng",
     "refused": "Bị từ chối",
@@ -247,12 +242,19 @@ def _job(job: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
         return None
     progress = job.get("progress")
     return {
-        "id": job.get("id"), "state": job.get("state"), "stage": STAGES.get(str(job.get("stage")), job.get("stage")),
+        "id": job.get("id"), "state": job.get("state"), "stage": _stage(job.get("stage")),
         "percent": round(100 * progress) if isinstance(progress, (int, float)) else 0,
         "message": job.get("message") or "", "started_by": job.get("started_by") or "",
         "started_at": _when(job.get("started_at")), "finished_at": _when(job.get("finished_at")),
         "model": job.get("model"), "decision": job.get("decision"), "reason": job.get("reason") or "",
     }
+
+
+def _stage(stage: object) -> str:
+    steps = list(STAGES)
+    if stage not in steps:
+        return "Xong" if stage == "done" else str(stage or "")
+    return f"Bước {steps.index(stage) + 1}/{len(steps)}: {STAGES[str(stage)]}"
 
 
 def _report(report: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -450,6 +452,8 @@ def _detail(detail: object) -> str:
         return ""
     parts = []
     for name, value in detail.items():
+        if value is None or value == []:
+            continue
         shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
         parts.append(f"{name}: {shown[:160]}{'…' if len(shown) > 160 else ''}")
     return " · ".join(parts)

@@ -58,6 +58,8 @@ def dashboard(settings: Settings, days: int = 30) -> Dict[str, Any]:
                 day = by_day[day_name]
                 if row.type_name == "user":
                     event = json.loads(row.data or "{}")
+                    if not inbox.from_citizen(event):
+                        continue
                     day["messages"] += 1
                     channel[row.sender_id] = ((event.get("metadata") or {}).get("channel")
                                               or event.get("input_channel") or "unknown")

@@ -51,6 +51,7 @@ _NOT_WORDS = re.compile(r"[\W_]+")
 # A phone number a citizen typed (or the summary repeated) is not kept: it says who they are.
 _PHONE = re.compile(r"(?<!\d)(?:\+?84|0)(?:[\s.\-]?\d){8,10}(?!\d)")
 PHONE_MASK = "SĐT"
+EXTERNAL_PREFIX = "EXTERNAL: "  # the text Rasa gives a trigger_intent's user event
 
 
 def key_of(text: str) -> str:
@@ -123,13 +124,17 @@ def _guess(parse_data: Dict[str, Any]) -> Dict[str, Any]:
             "category_confidence": None if category_confidence is None else round(category_confidence, 3)}
 
 
+def from_citizen(event: Dict[str, Any]) -> bool:
+    """A user event a citizen sent, not the assistant's own trigger_intent (the notifier's)."""
+    intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name") or ""
+    return not intent.startswith("EXTERNAL_") and not (event.get("text") or "").startswith(EXTERNAL_PREFIX)
+
+
 def citizen_wording(event: Dict[str, Any]) -> bool:
-    """A message the citizen typed (not a button, a photo, a pin, nor the assistant's own
-    trigger_intent)."""
+    """A message the citizen typed (not a button, a photo, a pin, nor a trigger_intent)."""
     text = (event.get("text") or "").strip()
     intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name") or ""
-    return bool(text) and not text.startswith("/") and not text.startswith("EXTERNAL") \
-        and not intent.startswith("EXTERNAL_") and intent not in CHANNEL_INTENTS and bool(key_of(text))
+    return from_citizen(event) and bool(key_of(text)) and not text.startswith("/") and intent not in CHANNEL_INTENTS
 
 
 def unsure_reason(parse_data: Dict[str, Any], min_confidence: float) -> Optional[str]:
@@ -231,8 +236,9 @@ class _Conversation:
             elif question == "place" and self.place_asked:
                 self._found(event, self.place_asked, "corrected_place")
                 self.place_denied = self.place_asked
-            elif question is None and self.last_typed and self.last_typed["guess"]["intent"] != "deny":
-                self._found(event, self.last_typed, "denied")
+            elif question is None and self.last_user and self.last_user["guess"]["intent"] != "deny":
+                # The answer to the citizen's message just before (typed, not a button) was wrong.
+                self._found(event, self.last_user, "denied")
         elif self.place_denied and message and message["_entities"].get("address"):
             self._found(event, self.place_denied, "corrected_place", {"address": message["_entities"]["address"]})
             self.place_denied = None
@@ -380,10 +386,11 @@ def open_groups(db: sqlite3.Connection, keys: Any) -> Dict[str, Dict[str, Any]]:
     return {key: _group(key, by_key[key]) for key in keys}
 
 
-def set_status(db: sqlite3.Connection, keys: Iterable[str], status: str) -> int:
-    """Moves the open messages of `keys` to `status`; how many groups had any."""
-    return sum(1 for key in keys
-               if db.execute("UPDATE inbox SET status = ? WHERE key = ? AND status = 'open'", (status, key)).rowcount)
+def set_status(db: sqlite3.Connection, keys: Iterable[str], status: str, among: Tuple[str, ...] = ("open",)) -> int:
+    """Moves the messages of `keys` that are in a status `among` to `status`; how many groups had any."""
+    placeholders = ", ".join("?" for _ in among)
+    return sum(1 for key in keys if db.execute(
+        f"UPDATE inbox SET status = ? WHERE key = ? AND status IN ({placeholders})", (status, key, *among)).rowcount)
 
 
 def discard(keys: Optional[List[str]], who: str) -> Dict[str, int]:

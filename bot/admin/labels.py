@@ -19,7 +19,7 @@ import tempfile
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional
 
 import yaml
 
@@ -133,12 +133,12 @@ def _check(settings: Settings, files: Dict[Path, List[Block]], heldout: Dict[Pat
     return True
 
 
-def _append(path: Path, intent: str, category: Optional[str], example: str) -> None:
+def _append(path: Path, intent: str, category: Optional[str], examples: List[str]) -> None:
     lines = _lines(path)
     block = [b for b in _blocks(lines) if b.intent == intent and b.category == category][-1]
     if not lines[block.last_line].endswith("\n"):
         lines[block.last_line] += "\n"
-    lines.insert(block.last_line + 1, f"{block.indent}- {example}\n")
+    lines[block.last_line + 1:block.last_line + 1] = [f"{block.indent}- {example}\n" for example in examples]
     # A reader (a training under way) sees the old file or the new one, never half of it.
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -185,24 +185,21 @@ def label(settings: Settings, keys: Optional[List[str]], intent: Optional[str], 
     chosen_keys = inbox.require_keys(keys)
     audit.require_who(who)
     intent = _validate(settings, chosen_keys, intent, category, address)
-    written: List[Dict[str, str]] = []
     with _one_labeller(settings), closing(store.connect()) as db:
         chosen = inbox.open_groups(db, chosen_keys)
         files = _label_files(settings.training_dir / DATA)
         heldout = _label_files(settings.training_dir / HELDOUT)
         target = _target(settings, files, intent, category)
-        examples: List[Tuple[str, str]] = []
-        for group in chosen.values():
-            example = _example(group["text"], address)
-            if _check(settings, files, heldout, example, intent, category):
-                examples.append((group["key"], example))
-        # Every group checked before the first line is written: a refusal leaves the files as they were.
-        for _, example in examples:
-            _append(target, intent, category, example)
-            written.append({"file": str(target.relative_to(settings.training_dir)), "text": example})
+        examples = [_example(group["text"], address) for group in chosen.values()]
+        # Every group checked, then one write: a refusal or a failure leaves the file as it was.
+        examples = [example for example in examples if _check(settings, files, heldout, example, intent, category)]
+        if examples:
+            _append(target, intent, category, examples)
+        written = [{"file": str(target.relative_to(settings.training_dir)), "text": example} for example in examples]
         with db:
             db.execute("BEGIN IMMEDIATE")
-            inbox.set_status(db, chosen, "labelled")
+            # A group thrown away and labelled after all is labelled.
+            inbox.set_status(db, chosen, "labelled", among=("open", "discarded"))
             audit.record(who, "label", {"keys": list(chosen), "intent": intent, "category": category,
                                         "address": address, "written": written}, db)
     return {"labelled": len(chosen), "written": written}

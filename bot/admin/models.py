@@ -29,7 +29,7 @@ import urllib.request
 from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import urlencode
 
 from bot import local_store
@@ -50,7 +50,8 @@ FILENAME = "models.sqlite3"
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS models (name TEXT PRIMARY KEY, trained_at TEXT NOT NULL, trained_by TEXT, "
     "scores TEXT, live_scores TEXT, per_intent TEXT, changed TEXT, decision TEXT NOT NULL, reason TEXT, "
-    "went_live_at TEXT, live_seq INTEGER)"
+    "went_live_at TEXT, live_seq INTEGER, "
+    "heldout TEXT, answers TEXT)"  # its answer to each held-out example, and which held-out set that was
 )
 
 NO_PREVIOUS = "Không có mô hình nào trước đó để quay lại."
@@ -130,17 +131,39 @@ def train_live(settings: Settings) -> Path:
     return model
 
 
+def _dumps(value: Any) -> Optional[str]:
+    return json.dumps(value, ensure_ascii=False) if value is not None else None
+
+
 def record(settings: Settings, name: str, *, trained_by: str, decision: str, reason: str,
            scores: Optional[Dict] = None, live_scores: Optional[Dict] = None,
-           per_intent: Optional[List] = None, changed: Optional[List] = None) -> None:
+           per_intent: Optional[List] = None, changed: Optional[List] = None,
+           heldout: Optional[str] = None, answers: Optional[List] = None) -> None:
     """Keeps a newly trained model's scores and the gate's decision ("refused" until it goes live)."""
     with closing(connect(settings)) as db, db:
         db.execute(
             "INSERT INTO models (name, trained_at, trained_by, scores, live_scores, per_intent, changed, "
-            "decision, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, now(), trained_by, *(json.dumps(v, ensure_ascii=False) if v is not None else None
-                                        for v in (scores, live_scores, per_intent, changed)), decision, reason),
+            "decision, reason, heldout, answers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, now(), trained_by, *map(_dumps, (scores, live_scores, per_intent, changed)), decision, reason,
+             heldout, _dumps(answers)),
         )
+
+
+def scored(settings: Settings, name: str, heldout: str) -> Optional[Tuple[Dict, List]]:
+    """The scores and answers kept for model `name` on the held-out set `heldout` (its digest),
+    if it was scored on that very set: a retraining need not score the live model again."""
+    with closing(connect(settings)) as db:
+        row = db.execute("SELECT scores, answers FROM models WHERE name = ? AND heldout = ?",
+                         (name, heldout)).fetchone()
+    return (json.loads(row[0]), json.loads(row[1])) if row and row[0] and row[1] else None
+
+
+def keep_scored(settings: Settings, model: Path, heldout: str, scores: Dict, answers: List) -> None:
+    """Keeps a model's scores and answers on the held-out set `heldout` for the next retraining."""
+    with closing(connect(settings)) as db, db:
+        _ensure_known(db, model)
+        db.execute("UPDATE models SET scores = ?, heldout = ?, answers = ? WHERE name = ?",
+                   (_dumps(scores), heldout, _dumps(answers), model.name))
 
 
 @contextmanager

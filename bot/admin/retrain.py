@@ -10,6 +10,7 @@ the job had reached the loading stage, which its message says.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import logging
 import os
 import signal
@@ -20,6 +21,7 @@ import tempfile
 import threading
 import time
 from contextlib import closing
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -31,6 +33,7 @@ from bot.settings import PROJECT_ROOT, Settings
 logger = logging.getLogger(__name__)
 
 Job = Dict[str, Any]
+AnswerRow = List[Any]  # bot.nlu_eval.Answer's fields, as kept in the registry
 Progress = Optional[Callable[[Job], None]]
 
 SCHEMA = (
@@ -211,14 +214,21 @@ def _run(settings: Settings, who: str, tracker: _Tracker, db: sqlite3.Connection
     tracker.update(model=name)
     candidate = _train(settings, name, tracker, db)
     tracker.stage("scoring", SCORING)
-    live = models.live_model(settings)
-    scored = _score(candidate, heldout)
+    digest = _digest(heldout)
+    scores, answers = _score(candidate, heldout)
     tracker.stage("scoring", SCORING, 0.5)
-    live_scored = _score(live, heldout) if live else None
-    go, reason = decide(summary(scored), summary(live_scored) if live_scored else None, settings.retrain_margin)
-    models.record(settings, name, trained_by=who, decision="refused", reason=reason,
-                  scores=summary(scored), live_scores=summary(live_scored) if live_scored else None,
-                  per_intent=per_intent(scored, live_scored), changed=changed(scored, live_scored))
+    live = models.live_model(settings)
+    before = None
+    if live is not None:
+        before = models.scored(settings, live.name, digest)
+        if before is None:
+            before = _score(live, heldout)
+            models.keep_scored(settings, live, digest, *before)
+    go, reason = decide(scores, before[0] if before else None, settings.retrain_margin)
+    models.record(settings, name, trained_by=who, decision="refused", reason=reason, scores=scores,
+                  live_scores=before[0] if before else None, heldout=digest, answers=answers,
+                  per_intent=per_intent(answers, before[1] if before else None),
+                  changed=changed(answers, before[1] if before else None))
     if not go:
         audit.record(who, "model_refused", {"model": name, "reason": reason})
         models.prune(settings)
@@ -271,16 +281,23 @@ def _end_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _score(model: Path, heldout: List[Path]) -> Any:
+def _digest(heldout: List[Path]) -> str:
+    """Names the held-out set as it is now: its files' names and contents."""
+    digest = hashlib.sha256()
+    for path in heldout:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _score(model: Path, heldout: List[Path]) -> Tuple[Dict[str, Any], List[AnswerRow]]:
+    """The model's scores on the held-out set, and its answer to each example (JSON-able)."""
     from bot.nlu_eval import evaluate  # Rasa's heavy imports, only in the process that scores
 
-    return evaluate(model, heldout)
-
-
-def summary(scores: Any) -> Dict[str, Any]:
-    return {"intent_accuracy": round(scores.intent_accuracy, 4),
-            "category_accuracy": round(scores.category_accuracy, 4),
-            "emergency_recall": round(scores.emergency_recall, 4), "examples": scores.examples}
+    scores = evaluate(model, heldout)
+    summary = {"intent_accuracy": round(scores.intent_accuracy, 4),
+               "category_accuracy": round(scores.category_accuracy, 4),
+               "emergency_recall": round(scores.emergency_recall, 4), "examples": scores.examples}
+    return summary, [list(astuple(answer)) for answer in scores.answers]
 
 
 def _percent(share: float) -> str:
@@ -308,25 +325,33 @@ def decide(candidate: Dict[str, Any], live: Optional[Dict[str, Any]], margin: fl
                   f"{_percent(live['emergency_recall'])} → {_percent(candidate['emergency_recall'])}.")
 
 
-def per_intent(candidate: Any, live: Optional[Any]) -> List[Dict[str, Any]]:
+def _answers(rows: List[AnswerRow]) -> List[Any]:
+    from bot.nlu_eval import Answer
+
+    return [Answer(*row) for row in rows]
+
+
+def per_intent(candidate: List[AnswerRow], live: Optional[List[AnswerRow]]) -> List[Dict[str, Any]]:
     """Each intent of the held-out set: its examples and both models' accuracy on them."""
-    before = live.per_intent() if live else {}
+    from bot.nlu_eval import per_intent as shares
+
+    before = shares(_answers(live)) if live else {}
     return [{"intent": intent, "n": n, "live": round(before[intent][1], 4) if intent in before else None,
              "candidate": round(share, 4)}
-            for intent, (n, share) in candidate.per_intent().items()]
+            for intent, (n, share) in shares(_answers(candidate)).items()]
 
 
 def _label(intent: Optional[str], category: Optional[str]) -> Optional[str]:
     return f"{intent}/{category}" if intent and category else intent
 
 
-def changed(candidate: Any, live: Optional[Any]) -> List[Dict[str, Any]]:
+def changed(candidate: List[AnswerRow], live: Optional[List[AnswerRow]]) -> List[Dict[str, Any]]:
     """The held-out examples the two models answer differently (intent, or category where one is
     expected); `better` when the candidate is right and the live model was not."""
     if live is None:
         return []
     differences = []
-    for new, old in zip(candidate.answers, live.answers, strict=True):
+    for new, old in zip(_answers(candidate), _answers(live), strict=True):
         expects_category = bool(new.category)
         new_answer = _label(new.got_intent, new.got_category if expects_category else None)
         old_answer = _label(old.got_intent, old.got_category if expects_category else None)

@@ -2,9 +2,11 @@
 
 Zalo refresh tokens work once, so a refreshed pair is kept in the channels' shared state
 (`channels.state`): a restart, or another replica, goes on with it instead of the spent pair of
-the environment. The stored pair remembers which environment pair it descends from; once
-ZALO_ACCESS_TOKEN / ZALO_REFRESH_TOKEN are given new values, those are the newer ones and win.
-Neither token is ever logged.
+the environment. For the same reason one replica refreshes at a time (a lock in that state):
+replicas whose token expired at the same moment wait, then take the pair the first one kept,
+instead of spending the refresh token again and failing. The stored pair remembers which
+environment pair it descends from; once ZALO_ACCESS_TOKEN / ZALO_REFRESH_TOKEN are given new
+values, those are the newer ones and win. Neither token is ever logged.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Any, Dict, Optional
 import aiohttp
 
 from bot.settings import Settings
-from channels.state import ChannelState
+from channels.state import ChannelState, hold
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +29,9 @@ TOKEN_EXPIRED = -216
 # integrators report it answering, -230 (no interaction in 7 days).
 OUTSIDE_WINDOW = {-213, -230}
 TIMEOUT = aiohttp.ClientTimeout(total=15)
+# The replicas' refresh lock outlasts a refresh (one call of at most TIMEOUT); a replica that died
+# refreshing holds the others back this long at most.
+REFRESH_LEASE_S = 2 * TIMEOUT.total
 
 
 class ZaloApi:
@@ -36,6 +41,7 @@ class ZaloApi:
         self._refresh_token = settings.zalo_refresh_token
         self._state = state
         self._tokens_key = f"{namespace}:tokens"
+        self._refresh_lock = f"{namespace}:tokens:refreshing"
         # Which environment pair a stored pair descends from, without keeping the tokens themselves.
         self._environment = hashlib.sha256(
             f"{self._access_token}\n{self._refresh_token or ''}".encode()
@@ -92,7 +98,8 @@ class ZaloApi:
         return answer if isinstance(answer, dict) else {"error": "bad answer", "message": answer}
 
     async def _refresh(self, expired: str) -> bool:
-        async with self._refreshing:
+        # This replica's replies wait for one refresh, and the replicas for each other's.
+        async with self._refreshing, hold(self._state, self._refresh_lock, REFRESH_LEASE_S):
             # Another reply of this process, or another replica, may have refreshed it meanwhile.
             await self._adopt_stored()
             if self._access_token != expired:

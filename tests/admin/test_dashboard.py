@@ -41,6 +41,8 @@ async def test_the_dashboard_counts_each_day_and_the_top_missed(data_dir):
         user_said("đèn đường tắt", "report_issue", 0.9, channel="zalo", at=at(0)),
         bot_said("Phản ánh sẽ được gửi khi hệ thống sẵn sàng.", "utter_report_queued", at=at(0)),
         user_said("giá vàng hôm nay", "out_of_scope", 0.9, channel="zalo", at=at(0)),
+        # The notifier's trigger_intent is the assistant speaking, not a citizen's message.
+        user_said("EXTERNAL: EXTERNAL_report_resolved", "EXTERNAL_report_resolved", 1.0, channel="zalo", at=at(0)),
     ])
     # Before the period: not counted.
     await store_events(data_dir, "web:3", [user_said("xin chào", "greet", 0.99, channel="web", at=at(9))])

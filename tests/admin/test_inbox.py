@@ -11,6 +11,7 @@ from bot.admin import audit, inbox
 from bot.admin.errors import AdminError
 from bot.settings import get_settings
 from tests.support.conversation import Citizen
+from tests.support.services import scratch_databases
 from tests.support.stack import running_stack
 from tests.support.tracker_store import bot_said, store_events, store_said, user_said
 
@@ -159,6 +160,22 @@ async def test_discarded_groups_leave_the_inbox_and_stay_away(data_dir):
     assert [(e["who"], e["action"], e["detail"]) for e in audit.entries()] == [  # newest first
         ("admin@ioc", "discard", {"keys": ["hi hi"], "discarded": 0}),
         ("admin@ioc", "discard", {"keys": ["hi hi"], "discarded": 1})]
+
+
+@pytest.mark.postgres
+async def test_the_inbox_reads_a_tracker_store_in_postgresql(data_dir, monkeypatch):
+    with scratch_databases("trackers") as urls:
+        monkeypatch.setenv("TRACKER_STORE_URL", urls["trackers"])
+        get_settings.cache_clear()
+        assert inbox.scan(get_settings()) == 0  # Rasa has not created its table yet
+        await store_events(data_dir, "telegram:7", [user_said("nuoc ngap qua dau goi", "nlu_fallback", 0.2)],
+                           url=urls["trackers"])
+        await store_events(data_dir, "zalo:8", [user_said("nước ngập quá đầu gối!", "nlu_fallback", 0.3,
+                                                          channel="zalo")], url=urls["trackers"])
+        assert inbox.scan(get_settings()) == 2 and inbox.scan(get_settings()) == 0
+        [group] = inbox.groups()["groups"]
+        assert group["count"] == 2 and group["text"] == "nước ngập quá đầu gối!"
+        assert group["channels"] == {"telegram": 1, "zalo": 1}
 
 
 @pytest.mark.slow

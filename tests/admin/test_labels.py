@@ -2,6 +2,7 @@
 group, every other byte of every file as it was; valid for Rasa; refused when it cannot be right."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -71,9 +72,11 @@ async def test_twenty_groups_are_labelled_in_one_call_and_once_only(admin_settin
     await missed(data_dir, *texts)
     keys = [group["key"] for group in inbox.groups()["groups"]]
     assert len(keys) == 20
+    inbox.discard(keys[:1], WHO)  # thrown away, then labelled after all
     before = training_files(training_dir)
     result = labels.label(admin_settings, keys, "report_issue", "moi_truong", None, WHO)
     assert result["labelled"] == 20 and {w["text"] for w in result["written"]} == set(texts)
+    assert inbox.groups("labelled")["total_groups"] == 20 and inbox.groups("discarded")["groups"] == []
     target = Path("nlu/data/nlu_report_moi_truong.yml")
     after = training_files(training_dir)
     assert sorted(appended(before[target], after[target])) == sorted(f"    - {text}\n" for text in texts)
@@ -116,6 +119,26 @@ async def test_what_cannot_be_labelled_is_refused_and_changes_no_file(admin_sett
     assert statuses == [400] * 7 + [404, 400, 400, 409, 409, 409]
     assert training_files(training_dir) == before
     assert inbox.groups()["total_groups"] == 4 and audit.entries() == []
+
+
+async def test_a_labelling_that_fails_while_writing_leaves_everything_as_it_was(admin_settings, data_dir,
+                                                                              training_dir, monkeypatch):
+    await missed(data_dir, "cống nghẹt bốc mùi ở kiệt 9", "nước cống tràn ra đường Phan Bội Châu")
+    keys = [group["key"] for group in inbox.groups()["groups"]]
+    before = training_files(training_dir)
+
+    def disk_full(*_):
+        raise OSError(28, "No space left on device")
+
+    replace = os.replace
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(OSError):
+        labels.label(admin_settings, keys, "report_issue", "cap_thoat_nuoc", None, WHO)
+    assert training_files(training_dir) == before
+    assert [p.name for p in (training_dir / "nlu/data").iterdir() if p.name.startswith(".")] == []
+    assert inbox.groups()["total_groups"] == 2 and audit.entries() == []
+    monkeypatch.setattr(os, "replace", replace)  # the disk has room again: sent again, it is written
+    assert len(labels.label(admin_settings, keys, "report_issue", "cap_thoat_nuoc", None, WHO)["written"]) == 2
 
 
 async def test_labelled_training_data_passes_rasa_data_validate(admin_settings, data_dir, training_dir):

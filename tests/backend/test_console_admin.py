@@ -170,7 +170,7 @@ async def test_training_a_model_shows_progress_then_the_decision_and_rolls_back(
     response = await admin.post("/console/admin/training/retrain", {})
     page = await after(admin, response, "/console/admin/training")
     assert notice(page) == "Đã bắt đầu huấn luyện mô hình mới; tiến độ hiện bên dưới."
-    assert 'data-poll="/console/admin/training/job"' in page and "Đang chấm điểm trên tập kiểm tra" in page
+    assert 'data-poll="/console/admin/training/job"' in page and "Bước 2/3: Chấm điểm" in page
     assert re.search(r'<button type="submit" disabled>Huấn luyện mô hình mới', page)
     page = await after(admin, await admin.post("/console/admin/training/retrain", {}), "/console/admin/training")
     assert notice(page) == "Đang có một lần huấn luyện chạy."
@@ -179,7 +179,7 @@ async def test_training_a_model_shows_progress_then_the_decision_and_rolls_back(
 
     page = await admin.page("/console/admin/training")
     assert "Mô hình mới hue-phan-anh-20261203-100001 đã được đưa vào sử dụng." in page
-    assert "<td>93,0%</td><td>90,0%</td><td class=\"trend-better\">+3,0 điểm</td>" in page
+    assert "<td>90,0%</td><td>93,0%</td><td class=\"trend-better\">+3,0 điểm</td>" in page
     assert "Chấm trên 120 câu của tập kiểm tra" in page
     assert "report_issue/giao_thong → mới: report_issue/cay_xanh" in page
     assert page.count("Đã dùng trước đây") == 1 and 'id="rollback"' in page

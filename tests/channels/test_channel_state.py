@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import stat
 import uuid
+from typing import List
 
 import pytest
 
 from bot.settings import Settings
-from channels.state import FILENAME, ChannelState, RedisState, SqliteState, open_state
+from channels.state import FILENAME, ChannelState, RedisState, SqliteState, hold, open_state
 from tests.support.services import REDIS_URL
 
 
@@ -50,6 +51,39 @@ async def test_a_list_keeps_its_newest_items_and_is_taken_once(state):
         await state.push(inbox, f"tin {i}", ttl_s=60, limit=3)
     assert await state.take(inbox) == ["tin 2", "tin 3", "tin 4"]
     assert await state.take(inbox) == []
+
+
+def other_replica(state: ChannelState) -> ChannelState:
+    """Another Rasa server's connection to the same store."""
+    return SqliteState(state.path) if isinstance(state, SqliteState) else RedisState(REDIS_URL)
+
+
+async def test_a_lock_is_held_by_one_replica_at_a_time(state):
+    name, other = key(), other_replica(state)
+    inside: List[str] = []
+
+    async def critical(store: ChannelState, who: str) -> None:
+        async with hold(store, name, lease_s=10):
+            inside.append(f"{who} in")
+            await asyncio.sleep(0.2)
+            inside.append(f"{who} out")
+
+    await asyncio.gather(critical(state, "a"), critical(other, "b"), critical(state, "c"))
+    await other.close()
+    # Each one's way in is followed by its own way out: nobody else was inside meanwhile.
+    assert sorted(zip(inside[::2], inside[1::2], strict=True)) == [("a in", "a out"), ("b in", "b out"),
+                                                                   ("c in", "c out")]
+
+
+async def test_a_lock_whose_holder_died_is_free_when_its_lease_runs_out_and_stays_with_the_next(state):
+    name, other = key(), other_replica(state)
+    assert await state.add(name, ttl_s=0.5, value="dead replica")  # it never releases
+    async with hold(other, name, lease_s=10):
+        # The dead replica's late release does not free the lock of the one holding it now.
+        assert not await state.delete_if(name, "dead replica")
+        assert not await state.add(name, ttl_s=10)
+    assert await state.add(name, ttl_s=10)  # released on leaving
+    await other.close()
 
 
 async def test_the_sqlite_file_survives_a_restart_and_only_its_owner_reads_it(data_dir):

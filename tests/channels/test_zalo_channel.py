@@ -15,6 +15,8 @@ import pytest
 from bot.messages import SEND_PHOTO, SHARE_LOCATION
 from bot.settings import Settings
 from channels.limits import MAX_TEXT_CHARS, TOO_FAST, TOO_LONG, TOO_MANY_PHOTOS
+from channels.state import open_state
+from channels.zalo.api import ZaloApi
 from channels.zalo.channel import UNSUPPORTED, ZaloInput
 from tests.support.images import jpeg
 from tests.support.rasa_app import CATEGORY_BUTTONS, RasaApp
@@ -303,3 +305,30 @@ async def test_photos_past_the_sender_s_limit_are_not_stored_and_the_citizen_is_
     assert len(message.metadata["photos"]) == 2
     assert zalo_api.texts() == [TOO_MANY_PHOTOS]
     assert len(list(backend.media_dir.iterdir())) == 2
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+async def test_replicas_whose_token_expired_at_once_refresh_it_once_and_all_send(store, data_dir, caplog):
+    """Zalo's refresh token works once: two replicas refreshing together would spend it twice, and
+    the second's message would be lost. One refreshes, the other takes the pair it kept."""
+    app_id = f"app-{uuid.uuid4().hex[:8]}"  # keys of their own in the shared Redis
+    async with ZaloStandin("access-1", "refresh-1", app_id, APP_SECRET) as standin:
+        standin.expire_token = True
+        standin.refresh_delay_s = 0.5  # both replicas are refreshing at the same time
+        settings = Settings(data_dir=data_dir, lock_store_url=REDIS_URL if store == "redis" else None,
+                            zalo_app_id=app_id, zalo_access_token="access-1", zalo_refresh_token="refresh-1",
+                            zalo_app_secret=APP_SECRET, zalo_api_base_url=standin.url,
+                            zalo_oauth_url=standin.oauth_url)
+        states = [open_state(settings) for _ in range(3)]
+        replicas = [ZaloApi(settings, state, f"zalo:{app_id}") for state in states]
+        try:
+            refusals = await asyncio.gather(*(replica.send(USER, {"text": f"tin {i}"})
+                                              for i, replica in enumerate(replicas)))
+        finally:
+            for replica, state in zip(replicas, states, strict=True):
+                await replica.close()
+                await state.close()
+    assert refusals == [None, None, None]
+    assert sorted(standin.texts()) == ["tin 0", "tin 1", "tin 2"]
+    assert [form["refresh_token"] for form in standin.refreshes] == ["refresh-1"]
+    assert "refused to refresh" not in caplog.text

@@ -23,7 +23,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Sequence
 
 import requests
 
@@ -178,7 +178,11 @@ def run_module(module: str, *args: str, env: Optional[Mapping[str, str]] = None,
 
 @contextmanager
 def running_stack(data_dir: Path, *, env: Optional[Mapping[str, str]] = None,
-                  timeout_s: float = START_TIMEOUT_S) -> Iterator[Stack]:
+                  timeout_s: float = START_TIMEOUT_S,
+                  command: Sequence[str] = ("bot.cli", "run")) -> Iterator[Stack]:
+    """`command` (a module and its arguments) may be another launcher that prints READY_LINE, such
+    as the production profile's (`tools.production`); ports set in `env` win over the ones chosen
+    here (the Stack keeps the latter)."""
     rasa_port, actions_port, backend_port, admin_port, outbox_metrics_port, notifier_metrics_port = free_ports(6)
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -186,7 +190,7 @@ def running_stack(data_dir: Path, *, env: Optional[Mapping[str, str]] = None,
              "BACKEND_PORT": str(backend_port), "ADMIN_PORT": str(admin_port), "DATA_DIR": str(data_dir),
              "OUTBOX_METRICS_PORT": str(outbox_metrics_port), "NOTIFIER_METRICS_PORT": str(notifier_metrics_port)}
     process = start_group(
-        [sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=child_env({**ports, **(env or {})}),
+        [sys.executable, "-m", *command], cwd=PROJECT_ROOT, env=child_env({**ports, **(env or {})}),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
     )
     stack = Stack(rasa_port, actions_port, backend_port, admin_port, data_dir, process,

@@ -15,6 +15,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, Event, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from tools import supervise
+
 
 async def store_said(data_dir: Path, text: str, intent: str, confidence: float, *,
                      channel: str = "telegram", previous: Optional[str] = None,
@@ -40,11 +42,18 @@ async def store_said(data_dir: Path, text: str, intent: str, confidence: float, 
     return sender
 
 
-async def store_events(data_dir: Path, sender: str, events: List[Event]) -> None:
+async def store_events(data_dir: Path, sender: str, events: List[Event], url: Optional[str] = None) -> None:
     """Appends `events` (Rasa's own: UserUttered, BotUttered with its `utter_action`, SlotSet...)
-    to `sender`'s conversation in the store, as the Rasa server would after a turn."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(data_dir / "trackers.sqlite3"))
+    to `sender`'s conversation in the store, as the Rasa server would after a turn; the store of
+    TRACKER_STORE_URL `url` when given."""
+    if url:
+        config = supervise.tracker_store(url)
+        store = SQLTrackerStore(Domain.empty(), dialect=config["dialect"], host=config.get("url"),
+                                port=config.get("port"), db=config["db"], username=config.get("username"),
+                                password=config.get("password"))
+    else:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(data_dir / "trackers.sqlite3"))
     try:
         tracker = await store.retrieve(sender) or DialogueStateTracker(sender, slots=[])
         for event in events:

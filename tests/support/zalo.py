@@ -7,6 +7,7 @@ photos) that records what it is sent, and the events Zalo posts to the channel's
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import json
@@ -33,6 +34,7 @@ class ZaloStandin(Standin):
         self.expire_token = False  # True: the current access token answers -216 from now on
         self.messages: List[Dict[str, Any]] = []  # accepted message bodies
         self.refreshes: List[Dict[str, Any]] = []  # the refresh forms received
+        self.refresh_delay_s = 0.0  # how long a refresh takes (replicas refreshing at once)
         self.files: Dict[str, bytes] = {}  # name -> content, served at file_url(name)
         # Users who last wrote to the OA too long ago: Zalo refuses free messages to them (-230).
         self.out_of_window: Set[str] = set()
@@ -68,6 +70,7 @@ class ZaloStandin(Standin):
     async def _refresh(self, request: web.Request) -> web.Response:
         form = dict(await request.post())
         self.refreshes.append(form)
+        await asyncio.sleep(self.refresh_delay_s)
         if (request.headers.get("secret_key") != self.app_secret
                 or form.get("app_id") != self.app_id
                 or form.get("grant_type") != "refresh_token"

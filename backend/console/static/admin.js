@@ -5,7 +5,7 @@
   // The address span of a message: selected in its text, it fills that message's address field.
   const samples = document.querySelectorAll(".sample[data-address]");
   for (const hint of document.querySelectorAll(".address-hint")) {
-    hint.textContent = "Bôi đen đoạn địa chỉ trong câu phía trên để điền vào đây (hoặc gõ đúng như trong câu).";
+    hint.textContent = "Bôi đen đoạn địa chỉ trong câu để điền vào đây.";
   }
   if (samples.length) {
     document.addEventListener("selectionchange", () => {
@@ -18,19 +18,22 @@
     });
   }
 
-  // Bulk actions: how many groups are ticked, all of the page at once; while some are, the form
-  // stays at the bottom of the screen (it sits after the list).
+  // Bulk actions: how many groups are ticked, all of the page at once; while some are, a small
+  // button in the screen's corner leads to the form (after the list) from wherever one is.
   const bulk = document.getElementById("bulk");
   if (bulk) {
     const picks = document.querySelectorAll("input.pick[form=bulk]");
     const all = document.getElementById("select-all");
     const count = document.getElementById("bulk-count");
     const buttons = bulk.querySelectorAll("button");
+    const jump = document.getElementById("bulk-jump");
+    let formInView = false;
     const update = () => {
       const ticked = [...picks].filter((p) => p.checked).length;
       count.textContent = ticked ? `Đã chọn ${ticked} nhóm.` : "Chưa chọn nhóm nào.";
       all.checked = ticked === picks.length;
-      bulk.classList.toggle("active", ticked > 0);
+      jump.hidden = ticked === 0 || formInView;
+      jump.textContent = `${ticked} nhóm đã chọn ↓`;
       for (const button of buttons) button.disabled = ticked === 0;
     };
     document.getElementById("select-all-label").hidden = false;
@@ -39,6 +42,10 @@
       update();
     });
     for (const pick of picks) pick.addEventListener("change", update);
+    new IntersectionObserver((seen) => {
+      formInView = seen[0].isIntersecting;
+      update();
+    }).observe(bulk);
     update();
   }
 

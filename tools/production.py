@@ -1,0 +1,359 @@
+"""`python -m tools.production --rasa 2 --actions 2` (`make run-prod`): the production profile on
+one machine. N Rasa servers and M action servers on consecutive ports from RASA_PORT and
+ACTIONS_PORT, the backend, the workers (outbox, notifier...), and Debian's nginx in front, all
+started and watched like `make run` does (tools/supervise.py: a process that dies is started again).
+The shared stores are required: trackers on PostgreSQL (TRACKER_STORE_URL), conversation locks and
+the channels' state on Redis (LOCK_STORE_URL), reports on PostgreSQL (DATABASE_URL).
+
+nginx (deploy/nginx/) runs in the foreground as the current user, its configuration and logs
+under DATA_DIR/nginx. It listens on three consecutive ports from `--port`: the public one (the
+webhooks, the web chat, the backend's public routes), the action servers for the Rasa servers'
+`action_endpoint`, and Rasa's HTTP API for the workers (RASA_URL) and nothing else. Model reloads
+go to each Rasa server (RASA_REPLICA_URLS).
+
+`python -m tools.production --nginx-config ...` prints the site configuration for servers
+elsewhere (see the README's "Production profile").
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import getpass
+import logging
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+from urllib.parse import urlsplit
+
+from bot import cli
+from bot.admin import models
+from bot.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
+from tools import supervise
+from tools.processes import port_in_use, wait_until_up
+
+TEMPLATES = PROJECT_ROOT / "deploy" / "nginx"
+SITE_TEMPLATE = TEMPLATES / "hue-phan-anh.conf.template"
+MAIN_TEMPLATE = TEMPLATES / "local-main.conf.template"
+# A server that failed this often within FAIL_TIMEOUT_S is left out for FAIL_TIMEOUT_S.
+MAX_FAILS = 2
+FAIL_TIMEOUT_S = 10
+RASA_START_TIMEOUT_S = 300
+
+
+def render(template: str, values: Dict[str, str], *, tls: bool) -> str:
+    """The template with `@NAME@` filled in; its `#tls:` lines kept with TLS, `#plain:` without."""
+    lines = []
+    for line in template.splitlines():
+        for prefix, wanted in (("#tls:", tls), ("#plain:", not tls)):
+            if line.startswith(prefix):
+                line = line[len(prefix):] if wanted else ""
+                break
+        else:
+            lines.append(line)
+            continue
+        if line:
+            lines.append(line)
+    text = "\n".join(lines) + "\n"
+    for name, value in values.items():
+        text = text.replace(f"@{name}@", value)
+    missing = sorted(set(re.findall(r"@([A-Z_]+)@", text)))
+    if missing:
+        raise ValueError(f"no value for {', '.join(missing)} in the nginx template")
+    return text
+
+
+def upstream(addresses: Sequence[str]) -> str:
+    return "\n".join(f"    server {address} max_fails={MAX_FAILS} fail_timeout={FAIL_TIMEOUT_S}s;"
+                     for address in addresses)
+
+
+def site_config(*, rasa: Sequence[str], actions: Sequence[str], backend: Sequence[str], listen: str,
+                actions_listen: str, rasa_api_listen: Optional[str], server_name: str, access_log: str,
+                tls_certificate: Optional[str] = None, tls_certificate_key: Optional[str] = None) -> str:
+    """The site file (deploy/nginx/hue-phan-anh.conf.template) for these servers ("host:port").
+    Without `rasa_api_listen`, Rasa's HTTP API is not proxied at all (the workers then call one
+    Rasa server directly)."""
+    config = render(SITE_TEMPLATE.read_text(), {
+        "RASA_SERVERS": upstream(rasa), "ACTION_SERVERS": upstream(actions), "BACKEND_SERVERS": upstream(backend),
+        "LISTEN": listen, "ACTIONS_LISTEN": actions_listen, "SERVER_NAME": server_name,
+        "ACCESS_LOG": access_log, "TLS_CERTIFICATE": tls_certificate or "",
+        "TLS_CERTIFICATE_KEY": tls_certificate_key or "",
+    }, tls=tls_certificate is not None)
+    if rasa_api_listen:
+        config += RASA_API_SERVER.replace("@RASA_API_LISTEN@", rasa_api_listen).replace("@ACCESS_LOG@", access_log)
+    return config
+
+
+# The local profile's workers reach Rasa's HTTP API (tracker events, trigger_intent) through this,
+# on loopback only; on servers they call it over the private network the same way.
+RASA_API_SERVER = """
+# Rasa's HTTP API for the workers (RASA_URL), spread over the replicas: loopback only.
+server {
+    listen @RASA_API_LISTEN@;
+    access_log @ACCESS_LOG@ hue_upstream;
+    client_max_body_size 1m;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Host $host;
+    proxy_connect_timeout 3s;
+    proxy_next_upstream error timeout;
+    proxy_next_upstream_tries 2;
+    location / { proxy_pass http://hue_rasa; proxy_read_timeout 90s; }
+}
+"""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Where each process of the local production profile listens."""
+
+    rasa_ports: Sequence[int]
+    actions_ports: Sequence[int]
+    port: int  # nginx: public; +1 action servers; +2 Rasa's HTTP API
+
+    @classmethod
+    def consecutive(cls, settings: Settings, rasa: int, actions: int, port: int) -> "Profile":
+        return cls([settings.rasa_port + i for i in range(rasa)],
+                   [settings.actions_port + i for i in range(actions)], port)
+
+    @property
+    def actions_proxy_port(self) -> int:
+        return self.port + 1
+
+    @property
+    def rasa_api_port(self) -> int:
+        return self.port + 2
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def rasa_api_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_api_port}"
+
+    def replica_urls(self) -> List[str]:
+        return [f"http://127.0.0.1:{port}" for port in self.rasa_ports]
+
+    def ports(self, settings: Settings) -> Dict[str, int]:
+        """Every port the profile listens on, by what listens."""
+        named = {f"rasa {i + 1}": port for i, port in enumerate(self.rasa_ports)}
+        named.update({f"actions {i + 1}": port for i, port in enumerate(self.actions_ports)})
+        named.update({"nginx": self.port, "nginx (action servers)": self.actions_proxy_port,
+                      "nginx (Rasa API)": self.rasa_api_port})
+        named.update({name: port for name, port in supervise.ports(settings).items()
+                      if name not in ("rasa", "actions") and not (name == "backend" and settings.backend_url)})
+        return named
+
+
+def required_stores(settings: Settings) -> List[str]:
+    """The shared stores' variables still unset: several Rasa servers need them all."""
+    return [name for name, value in (("TRACKER_STORE_URL", settings.tracker_store_url),
+                                     ("LOCK_STORE_URL", settings.lock_store_url),
+                                     ("DATABASE_URL", settings.database_url or settings.backend_url))
+            if not value]
+
+
+def nginx_binary() -> Optional[str]:
+    # Debian installs it in /usr/sbin, which is not on a user's PATH.
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+
+
+def write_nginx_config(settings: Settings, profile: Profile) -> Path:
+    """The local nginx's configuration under DATA_DIR/nginx; the path of its main file."""
+    prefix = settings.data_dir / "nginx"
+    for folder in ("tmp", "logs"):
+        (prefix / folder).mkdir(parents=True, exist_ok=True)
+    site = site_config(
+        rasa=[f"127.0.0.1:{port}" for port in profile.rasa_ports],
+        actions=[f"127.0.0.1:{port}" for port in profile.actions_ports],
+        backend=[urlsplit(settings.effective_backend_url).netloc],
+        listen=f"127.0.0.1:{profile.port}", actions_listen=f"127.0.0.1:{profile.actions_proxy_port}",
+        rasa_api_listen=f"127.0.0.1:{profile.rasa_api_port}", server_name="127.0.0.1 localhost",
+        access_log=str(prefix / "logs" / "access.log"))
+    (prefix / "hue-phan-anh.conf").write_text(site)
+    # Started by root, nginx would hand its workers to `nobody`, who cannot write under DATA_DIR.
+    user = f"user {getpass.getuser()};" if os.geteuid() == 0 else ""
+    main = prefix / "nginx.conf"
+    main.write_text(render(MAIN_TEMPLATE.read_text(), {"PREFIX": str(prefix), "USER": user}, tls=False))
+    return main
+
+
+def commands(settings: Settings, model: Path, profile: Profile, nginx: str) -> Dict[str, List[str]]:
+    """Every process of the profile by name, in the order they start: supervise's commands, with
+    a Rasa server and an action server per port and nginx after the Rasa servers."""
+    # The Rasa servers call their action servers through nginx.
+    endpoints_path = supervise.write_endpoints(dataclasses.replace(settings, actions_port=profile.actions_proxy_port))
+    main_config = write_nginx_config(settings, profile)
+    single = supervise.commands(settings, model, endpoints_path)
+    processes: Dict[str, List[str]] = {}
+    for name, command in single.items():
+        if name == "actions":
+            for i, port in enumerate(profile.actions_ports):
+                processes[f"actions {i + 1}"] = supervise.commands(
+                    dataclasses.replace(settings, actions_port=port), model, endpoints_path)["actions"]
+        elif name == "rasa":
+            for i, port in enumerate(profile.rasa_ports):
+                processes[f"rasa {i + 1}"] = supervise.commands(
+                    dataclasses.replace(settings, rasa_port=port), model, endpoints_path)["rasa"]
+            processes["nginx"] = [nginx, "-p", str(main_config.parent), "-c", str(main_config), "-e", "stderr"]
+        elif not (name == "backend" and settings.backend_url):
+            processes[name] = command
+    return processes
+
+
+def health_urls(settings: Settings, profile: Profile) -> Dict[str, str]:
+    urls = {name: url for name, url in supervise.health_urls(settings).items() if name not in ("rasa", "actions")}
+    urls.update({f"rasa {i + 1}": f"{url}/" for i, url in enumerate(profile.replica_urls())})
+    urls.update({f"actions {i + 1}": f"http://127.0.0.1:{port}/health" for i, port in enumerate(profile.actions_ports)})
+    urls["nginx"] = f"{profile.url}/healthz"
+    return urls
+
+
+def child_env(settings: Settings, profile: Profile) -> Dict[str, str]:
+    return {**supervise.child_env(settings), "RASA_URL": profile.rasa_api_url,
+            "RASA_REPLICA_URLS": ",".join(profile.replica_urls())}
+
+
+def start_all(settings: Settings, model: Path, profile: Profile, nginx: str,
+              children: List[supervise.Child]) -> bool:
+    """Starts the processes in order, each waited for until it answers; the Rasa servers after the
+    first start together (the first creates the tracker store's tables, which two at once would
+    both try). False, having said why, when one does not come up."""
+    env = child_env(settings, profile)
+    urls = health_urls(settings, profile)
+    pending: List[supervise.Child] = []
+    for name, command in commands(settings, model, profile, nginx).items():
+        child = supervise.Child(name, command, env)
+        children.append(child)
+        if name.startswith("rasa ") and name != "rasa 1":
+            pending.append(child)
+            continue
+        if not all(wait_until_up(urls[c.name], [c.process], RASA_START_TIMEOUT_S) for c in pending):
+            print(f"error: the {pending[-1].name} did not start; see its log above", file=sys.stderr)
+            return False
+        pending = []
+        url = urls.get(name)
+        timeout = RASA_START_TIMEOUT_S if name.startswith("rasa") else 60
+        if url and not wait_until_up(url, [child.process], timeout):
+            print(f"error: the {name} did not start; see its log above", file=sys.stderr)
+            return False
+    return True
+
+
+def run(settings: Settings, model: Path, profile: Profile) -> int:
+    missing = required_stores(settings)
+    if missing:
+        print(f"error: the production profile keeps everything in shared stores: set {', '.join(missing)}",
+              file=sys.stderr)
+        return 2
+    nginx = nginx_binary()
+    if nginx is None:
+        print("error: nginx is not installed: `make nginx-deps` installs Debian's package", file=sys.stderr)
+        return 2
+    ports = profile.ports(settings)
+    for name, port in ports.items():
+        same = [other for other, value in ports.items() if value == port and other != name]
+        if same:
+            print(f"error: the {name} and the {same[0]} would both listen on {port}: choose other ports",
+                  file=sys.stderr)
+            return 2
+        if port_in_use(port):
+            print(f"error: port {port} for the {name} is taken; stop what uses it or choose other ports",
+                  file=sys.stderr)
+            return 1
+    children: List[supervise.Child] = []
+    try:
+        if not start_all(settings, model, profile, nginx, children):
+            return 1
+        print_welcome(settings, profile)
+        while True:
+            time.sleep(0.5)
+            for child in children:
+                child.tend(time.monotonic())
+    except KeyboardInterrupt:
+        print("\nStopping...")
+        return 0
+    finally:
+        supervise.stop({child.name: child.process for child in children})
+
+
+def print_welcome(settings: Settings, profile: Profile) -> None:
+    lines = [
+        "",
+        "Trợ lý phản ánh hiện trường Huế (production profile) is running.",
+        f"  Web chat:        {profile.url}/webhooks/web/",
+        f"  Webhooks:        {profile.url}/webhooks/telegram/webhook, {profile.url}/webhooks/zalo/webhook",
+        f"  Open311:         {profile.url}/open311/v2/services.json",
+        f"  Console (IOC):   {profile.url}/console/",
+        f"  Rasa servers:    {', '.join(profile.replica_urls())}  (HTTP API for the workers: {profile.rasa_api_url})",
+        f"  Action servers:  {', '.join(str(port) for port in profile.actions_ports)}"
+        f"  (through nginx: 127.0.0.1:{profile.actions_proxy_port})",
+        f"  nginx log:       {settings.data_dir / 'nginx' / 'logs' / 'access.log'}",
+        "Press Ctrl-C to stop everything.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def print_nginx_config(args: argparse.Namespace) -> int:
+    if bool(args.tls_certificate) != bool(args.tls_certificate_key):
+        print("error: give both --tls-certificate and --tls-certificate-key, or neither", file=sys.stderr)
+        return 2
+    if not (args.rasa_servers and args.action_servers and args.backend_servers):
+        print("error: --rasa-servers, --action-servers and --backend-servers are required", file=sys.stderr)
+        return 2
+    print(site_config(rasa=args.rasa_servers, actions=args.action_servers, backend=args.backend_servers,
+                      listen=args.listen, actions_listen=args.actions_listen, rasa_api_listen=args.rasa_api_listen,
+                      server_name=args.server_name, access_log="/var/log/nginx/hue-phan-anh.access.log",
+                      tls_certificate=args.tls_certificate, tls_certificate_key=args.tls_certificate_key), end="")
+    return 0
+
+
+def addresses(value: str) -> List[str]:
+    return [address.strip() for address in value.split(",") if address.strip()]
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.production", description=__doc__.split("\n")[0])
+    parser.add_argument("--rasa", type=int, default=2, help="Rasa servers (ports from RASA_PORT)")
+    parser.add_argument("--actions", type=int, default=2, help="action servers (ports from ACTIONS_PORT)")
+    parser.add_argument("--port", type=int, default=8080,
+                        help="nginx's public port; the next two: action servers, Rasa's API (loopback)")
+    printing = parser.add_argument_group("--nginx-config: print the site file for servers elsewhere")
+    printing.add_argument("--nginx-config", action="store_true")
+    printing.add_argument("--server-name", default="_", help="the public host name(s)")
+    printing.add_argument("--tls-certificate", help="e.g. /etc/letsencrypt/live/<name>/fullchain.pem")
+    printing.add_argument("--tls-certificate-key", help="e.g. /etc/letsencrypt/live/<name>/privkey.pem")
+    printing.add_argument("--listen", default="80", help="without TLS: what the public server listens on")
+    printing.add_argument("--actions-listen", default="10.0.0.1:5054",
+                          help="the private address the action servers are reached on")
+    printing.add_argument("--rasa-api-listen", help="a private address for Rasa's HTTP API (workers)")
+    for name in ("rasa", "action", "backend"):
+        printing.add_argument(f"--{name}-servers", type=addresses, help="host:port,host:port")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.nginx_config:
+        return print_nginx_config(args)
+    if args.rasa < 1 or args.actions < 1:
+        parser.error("--rasa and --actions need at least 1")
+    try:
+        settings = load_settings()
+        settings.check_exposure()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    model = models.live_model(settings) or cli.train(settings)
+    cli.private_files()
+    signal.signal(signal.SIGTERM, cli._interrupt)
+    return run(settings, model, Profile.consecutive(settings, args.rasa, args.actions, args.port))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
