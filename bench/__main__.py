@@ -6,7 +6,8 @@ resolved to the right unit (bench/places.py), NLU cross-validation on the traini
 REST-channel latency/throughput of our assistant beside a stock `rasa init` assistant
 (bench/rest.py), and a fault run: citizens filing reports while the routing backend is down for a
 while, counting what was lost or stored twice (bench/fault.py), and how long a state change
-takes to reach a web chat citizen through the notifier (bench/notify.py). Progress and the
+takes to reach a web chat citizen through the notifier (bench/notify.py), and the production
+profile with one and two Rasa servers, one of them killed half-way (bench/scale.py). Progress and the
 servers' logs go to stderr, so stdout stays machine-readable.
 
     {"name": "nlu.heldout.intent_accuracy", "value": 0.943, "unit": "ratio", "n": 318, ...}
@@ -35,7 +36,8 @@ def emitter(stream: TextIO) -> Emit:
 
 # --- command line -------------------------------------------------------------------------------
 
-PARTS = ("heldout", "places", "cv", "rest", "fault", "notify")
+PARTS = ("heldout", "places", "cv", "rest", "fault", "notify", "scale")
+SCALE_RUNS = ("rasa1", "rasa2", "rasa2_killed")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -61,6 +63,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="web chat citizens whose report changes state in the notify run")
     parser.add_argument("--notify-interval", type=float,
                         help="the notifier's NOTIFY_INTERVAL_S in the notify run; default: the setting's")
+    parser.add_argument("--scale-citizens", type=int, default=50,
+                        help="concurrent citizens in the scale run (production profile)")
+    parser.add_argument("--scale-duration", type=float, default=60.0,
+                        help="seconds the scale run's citizens keep filing reports")
+    parser.add_argument("--scale-run", action="append", choices=SCALE_RUNS,
+                        help="only this scale run (repeatable); default: all")
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="PostgreSQL where the scale run creates (and drops) its databases")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="Redis for the scale run's locks")
     args = parser.parse_args(argv)
     parts = args.only or PARTS
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -92,6 +103,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             from bench.notify import bench_notify
             bench_notify(emit, model, citizens=args.notify_citizens,
                          interval_s=args.notify_interval or load_settings().notify_interval_s)
+        if "scale" in parts:
+            from bench.scale import bench_scale
+            bench_scale(emit, model, citizens=args.scale_citizens, duration_s=args.scale_duration,
+                        postgres_url=args.postgres_url, redis_url=args.redis_url, runs=args.scale_run)
     return 0
 
 

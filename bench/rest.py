@@ -153,16 +153,17 @@ def forward(stream, ready: threading.Event, marker: str) -> None:
 
 
 @contextlib.contextmanager
-def our_stack(timeout_s: float = 300, env: Optional[Dict[str, str]] = None) -> Iterator[str]:
-    """`python -m bot.cli run` on free ports with a scratch data dir (and `env` on top of ours);
-    yields Rasa's base URL."""
+def our_stack(timeout_s: float = 300, env: Optional[Dict[str, str]] = None,
+              command: Sequence[str] = ("bot.cli", "run")) -> Iterator[str]:
+    """`python -m bot.cli run` (or another launcher `command`, e.g. `tools.production`) on free
+    ports with a scratch data dir (and `env` on top of ours); yields Rasa's base URL."""
     ports = dict(zip(("RASA_PORT", "ACTIONS_PORT", "BACKEND_PORT"), free_ports(3), strict=True))
     with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir:
         child_env = {**os.environ, **CHILD_ENV, **{k: str(v) for k, v in ports.items()},
                      "DATA_DIR": data_dir, "PYTHONPATH": str(PROJECT_ROOT), **(env or {})}
         child_env.pop("HOST", None)  # loopback only
         child_env.pop("RASA_API_TOKEN", None)  # so the REST channel needs none (channels/rest.py)
-        process = start_group([sys.executable, "-m", "bot.cli", "run"], cwd=PROJECT_ROOT, env=child_env,
+        process = start_group([sys.executable, "-m", *command], cwd=PROJECT_ROOT, env=child_env,
                         stdout=subprocess.PIPE, text=True)
         ready = threading.Event()
         threading.Thread(target=forward, args=(process.stdout, ready, "is running"),

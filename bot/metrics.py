@@ -2,12 +2,12 @@
 
 Each process counts what it does and serves the lot on its own `/metrics`: the Rasa server and the
 backend on their HTTP port, the action server through `tools/action_server.py`, the outbox worker
-and the notifier on OUTBOX_METRICS_PORT and NOTIFIER_METRICS_PORT (`serve`). A process shows only
-the metrics it has counted something in (all but the outbox's gauges carry labels).
+and the notifier on OUTBOX_METRICS_PORT and NOTIFIER_METRICS_PORT (`serve`). Every process lists
+every family (all but the outbox's gauges carry labels): those it counts in have samples.
 
 Labels are bounded so that nobody can grow a series per citizen: a channel is one of CHANNELS
-(anything else is "other"), an intent one of the model's, a backend route the route's template;
-never a sender id, a text or a report code.
+(anything else is "other"), an intent one of the model's, a backend route the route's template
+and its method a standard one; never a sender id, a text or a report code.
 
 Metrics are for the internal network. A server reached through a proxy refuses them (404 to any
 request carrying a proxy's forwarding header, `proxied`): nginx in front never routes /metrics, and

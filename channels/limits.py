@@ -6,13 +6,13 @@ chat) answer with the refusal's status, the chat channels (Telegram, Zalo) send 
 citizen, and the message goes no further. Reading a megabyte of text froze every conversation for
 seconds (the NLU runs on the event loop), and nothing a citizen writes is that long.
 
-    limits = InboundLimits(settings, "telegram")
+    limits = InboundLimits(settings, "telegram", state)
     refusal = await limits.message("telegram:42", text)
     if refusal:
         ...answer refusal.text (HTTP: with refusal.status), unless refusal.repeated...
 
-Senders are counted in memory, per process and channel, each in a leaky bucket (aiolimiter): the
-limit allows a burst of N, then N in each period.
+Senders are counted in the channels' state (`channels.state`), each in a leaky bucket: the limit
+allows a burst of N, then N in each period, whichever replica a message reaches.
 
 Every refusal is counted for Prometheus by channel and reason (`bot.metrics.WEBHOOK_REJECTIONS`).
 """
@@ -22,12 +22,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
-from aiolimiter import AsyncLimiter
-from cachetools import TTLCache
-
 from bot import metrics
 from bot.settings import Settings
-from channels.output import MEMORY
+from channels.state import ChannelState, open_state
 
 MAX_TEXT_CHARS = 2000
 # A JSON message (REST, web chat) is its text, a sender id and a little metadata: 2000 characters
@@ -51,45 +48,39 @@ class Refusal:
 
 
 class SenderRate:
-    """At most `per_period` events per sender in each `period_s` (a burst of them at once)."""
+    """At most `per_period` events per sender in each `period_s` (a burst of them at once), of
+    the kind `name`, counted in `state`."""
 
-    def __init__(self, per_period: int, period_s: float) -> None:
+    def __init__(self, state: ChannelState, name: str, per_period: int, period_s: float) -> None:
+        self.state = state
+        self.name = name
         self.per_period = per_period
         self.period_s = period_s
-        # A bucket left alone for a period is empty again, so it may be forgotten then.
-        self._buckets: TTLCache[str, AsyncLimiter] = TTLCache(maxsize=MEMORY, ttl=period_s)
-        self._told: TTLCache[str, bool] = TTLCache(maxsize=MEMORY, ttl=period_s)
 
     async def take(self, sender: str, amount: int = 1) -> bool:
         """Counts `amount` events of `sender`; False (and nothing counted) past the limit."""
-        bucket = self._buckets.get(sender) or AsyncLimiter(self.per_period, self.period_s)
-        self._buckets[sender] = bucket  # set again: the entry lives a period after the last event
-        if not bucket.has_capacity(amount):
-            return False
-        await bucket.acquire(amount)  # at once: the capacity is there
-        return True
+        return await self.state.spend(f"limits:{self.name}:{sender}", amount, self.per_period, self.period_s)
 
-    def told(self, sender: str) -> bool:
+    async def told(self, sender: str) -> bool:
         """Whether `sender` was refused before within the period; marks them refused from now."""
-        if sender in self._told:
-            return True
-        self._told[sender] = True
-        return False
+        return not await self.state.add(f"limits:{self.name}:told:{sender}", self.period_s)
 
 
 class InboundLimits:
     """The limits of one channel's senders (`sender` is the conversation id, `telegram:42`)."""
 
-    def __init__(self, settings: Settings, channel: str) -> None:
+    def __init__(self, settings: Settings, channel: str, state: Optional[ChannelState] = None) -> None:
+        """`state`: the channel's own, if it keeps one; else one is opened."""
         self.channel = channel
-        self.message_rate = SenderRate(settings.sender_messages_per_minute, 60)
-        self.photo_rate = SenderRate(settings.sender_photos_per_hour, 3600)
+        state = state or open_state(settings)
+        self.message_rate = SenderRate(state, "messages", settings.sender_messages_per_minute, 60)
+        self.photo_rate = SenderRate(state, "photos", settings.sender_photos_per_hour, 3600)
 
     async def message(self, sender: str, text: Optional[str] = None) -> Optional[Refusal]:
         """Why this message (of `text`, if any) must not reach the assistant, or None."""
         if not await self.message_rate.take(sender):
             return _counted(self.channel, Refusal(TOO_FAST, 429, metrics.RATE_LIMITED,
-                                                  repeated=self.message_rate.told(sender)))
+                                                  repeated=await self.message_rate.told(sender)))
         if text is not None and len(text) > MAX_TEXT_CHARS:
             return _counted(self.channel, Refusal(TOO_LONG, 400, metrics.TOO_LONG))
         return None
@@ -99,7 +90,7 @@ class InboundLimits:
         photo is downloaded or stored."""
         if not await self.photo_rate.take(sender, count):
             return _counted(self.channel, Refusal(TOO_MANY_PHOTOS, 429, metrics.RATE_LIMITED,
-                                                  repeated=self.photo_rate.told(sender)))
+                                                  repeated=await self.photo_rate.told(sender)))
         return None
 
 

@@ -13,9 +13,9 @@ from channels.state import ChannelState
 
 Button = Dict[str, Any]
 
-# What a channel keeps in process (flood limiters, rate counters): bounded, so that a flood of
-# senders cannot grow it without end. What must survive a restart or be shared by replicas
-# (buttons, handled ids) is in `channels.state`.
+# What a channel keeps in process (the pace of its own replies to each chat): bounded, so that a
+# flood of senders cannot grow it without end. What must survive a restart or be shared by
+# replicas (buttons, handled ids, senders' limits) is in `channels.state`.
 MEMORY = 10_000
 # How long the buttons of a bot message still answer when their title (or number) is typed.
 BUTTONS_KEEP_S = 7 * 24 * 3600

@@ -1,6 +1,7 @@
 """What the channels keep between messages: ids already handled, the buttons last shown to each
-citizen, Zalo's refreshed tokens, web chat messages waiting for their page; and locks that hold
-across replicas (`hold`: one Zalo token refresh at a time).
+citizen, Zalo's refreshed tokens, web chat messages waiting for their page, how much each sender
+sent lately (`spend`: the channels' limits); and locks that hold across replicas (`hold`: one Zalo
+token refresh at a time).
 
 Everything expires (or, for tokens, is replaced), so nothing grows without end. By default it is a
 SQLite file under DATA_DIR (`channels.sqlite3`, readable by the service only), which survives a
@@ -38,6 +39,8 @@ _SCHEMA = "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NO
 _PURGE_EVERY = 500
 # How often a replica waiting for a lock held elsewhere looks again.
 _LOCK_POLL_S = 0.05
+# A full bucket is `capacity` shares of `period_s / capacity`, whose sum may round past `period_s`.
+_ROUNDING_S = 1e-6
 
 
 class ChannelState(ABC):
@@ -62,6 +65,12 @@ class ChannelState(ABC):
     @abstractmethod
     async def delete_if(self, key: str, value: str) -> bool:
         """Deletes `key` if it holds `value` (in one step: nobody's write comes between)."""
+
+    @abstractmethod
+    async def spend(self, key: str, amount: int, capacity: int, period_s: float) -> bool:
+        """The leaky bucket at `key`, of `capacity` that drains in `period_s`: True and `amount`
+        added if it fits, else False and nothing added. Kept as the moment the bucket is empty
+        again (a bucket left alone that long is forgotten)."""
 
     @abstractmethod
     async def push(self, key: str, value: str, ttl_s: float, limit: int) -> None:
@@ -142,6 +151,15 @@ class SqliteState(ChannelState):
     async def delete_if(self, key: str, value: str) -> bool:
         return self._write("DELETE FROM state WHERE key = ? AND value = ?", (key, value)).rowcount == 1
 
+    async def spend(self, key: str, amount: int, capacity: int, period_s: float) -> bool:
+        now = time.time()
+        with self._transaction():
+            empty_at = max(float(self._get(key) or 0), now) + amount * period_s / capacity
+            if empty_at - now > period_s + _ROUNDING_S:
+                return False
+            self._write("INSERT OR REPLACE INTO state VALUES (?, ?, ?)", (key, repr(empty_at), empty_at))
+        return True
+
     async def push(self, key: str, value: str, ttl_s: float, limit: int) -> None:
         with self._transaction():
             items = json.loads(self._get(key) or "[]")
@@ -202,6 +220,7 @@ class RedisState(ChannelState):
         self._delete_if = self._redis.register_script(
             "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
         )
+        self._spend = self._redis.register_script(_SPEND)
 
     async def add(self, key: str, ttl_s: float, value: str = "1") -> bool:
         return bool(await self._redis.set(REDIS_PREFIX + key, value, nx=True, px=_ms(ttl_s)))
@@ -218,6 +237,10 @@ class RedisState(ChannelState):
     async def delete_if(self, key: str, value: str) -> bool:
         return bool(await self._delete_if(keys=[REDIS_PREFIX + key], args=[value]))
 
+    async def spend(self, key: str, amount: int, capacity: int, period_s: float) -> bool:
+        share = amount * period_s / capacity
+        return bool(await self._spend(keys=[REDIS_PREFIX + key], args=[share, period_s + _ROUNDING_S]))
+
     async def push(self, key: str, value: str, ttl_s: float, limit: int) -> None:
         key = REDIS_PREFIX + key
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -231,6 +254,19 @@ class RedisState(ChannelState):
 
     async def close(self) -> None:
         await self._redis.close()
+
+
+# `spend` in one step on the server, timed by Redis's clock: the replicas' clocks may differ.
+_SPEND = """
+local time = redis.call('TIME')
+local now = tonumber(time[1]) + tonumber(time[2]) / 1000000
+local empty_at = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now) + tonumber(ARGV[1])
+if empty_at - now > tonumber(ARGV[2]) then
+    return 0
+end
+redis.call('SET', KEYS[1], string.format('%.6f', empty_at), 'PX', math.ceil((empty_at - now) * 1000))
+return 1
+"""
 
 
 def _ms(seconds: float) -> int:

@@ -35,6 +35,7 @@ from tests.support.rasa_app import RasaApp
 from tests.support.servers import free_port
 from tests.support.trackers import PIN_LOCATION
 from tools import rasa_metrics
+from tools.supervise import health_urls, ports
 
 PROXIED = {"X-Forwarded-For": "203.0.113.7"}
 
@@ -58,6 +59,7 @@ async def test_the_backend_counts_reports_once_and_requests_by_route(routing_bac
         code = (await first.json())[0]["service_request_id"]
         assert (await client.get(f"{API}/requests/{code}.json")).status == 200
         assert (await client.get("/no/such/page")).status == 404
+        assert (await client.request("BREW", f"{API}/requests.json")).status == 405
     after = await scrape(f"{root}/metrics")
 
     assert after.moved(before, "hue_backend_reports_created_total", channel="telegram") == 1
@@ -70,6 +72,8 @@ async def test_the_backend_counts_reports_once_and_requests_by_route(routing_bac
     assert after.moved(before, "hue_backend_requests_total", route=f"{API}/requests/{{id}}.json") == 1
     assert not [key for key in after.samples if code in str(key)]
     assert after.moved(before, "hue_backend_requests_total", route="unmatched", status="404") == 1
+    assert after.moved(before, "hue_backend_requests_total", method="other", status="405") == 1
+    assert not [key for key in after.samples if "BREW" in str(key)]
 
 
 async def test_the_backend_s_metrics_are_not_served_through_a_proxy(routing_backend):
@@ -212,6 +216,14 @@ def test_worker_metrics_ports_are_settings_and_0_turns_them_off():
         load_settings({"OUTBOX_METRICS_PORT": "5005"})
     with pytest.raises(SettingsError, match="NOTIFIER_METRICS_PORT must be a whole number"):
         load_settings({"NOTIFIER_METRICS_PORT": "prometheus"})
+
+
+def test_make_run_waits_for_the_workers_metrics_and_checks_their_ports_are_free():
+    settings = load_settings({})
+    assert (ports(settings)["outbox"], ports(settings)["notifier"]) == (9105, 9106)
+    assert health_urls(settings)["outbox"] == "http://127.0.0.1:9105/metrics"
+    off = load_settings({"OUTBOX_METRICS_PORT": "0", "NOTIFIER_METRICS_PORT": "0"})
+    assert "outbox" not in ports(off) and "notifier" not in health_urls(off)
 
 
 def test_a_taken_metrics_port_costs_the_metrics_not_the_worker(caplog):

@@ -21,6 +21,21 @@ def free_ports(count: int) -> List[int]:
         return [s.getsockname()[1] for s in sockets]
 
 
+def consecutive_free_ports(count: int) -> int:
+    """The first of `count` consecutive ports free on loopback now (the production profile puts
+    its replicas on consecutive ports)."""
+    for _ in range(50):
+        (first,) = free_ports(1)
+        try:
+            with contextlib.ExitStack() as stack:
+                for port in range(first, first + count):
+                    stack.enter_context(socket.socket()).bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise RuntimeError(f"found no {count} consecutive free ports")
+
+
 def port_in_use(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0

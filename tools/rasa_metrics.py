@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import wraps
@@ -34,6 +35,9 @@ logger = logging.getLogger(__name__)
 FALLBACK_INTENT = "nlu_fallback"
 FALLBACK_ACTION = "action_fallback"  # config.yml's core_fallback_action_name
 READY_TIMEOUT_S = 5.0
+# The stores' checks block (drivers are synchronous): in threads of their own, so that a store that
+# hangs while /ready is polled holds these two and never the threads Rasa itself runs work in.
+_checks = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ready")
 
 
 @dataclass
@@ -99,7 +103,7 @@ def _seen(log: Callable[..., Awaitable[DialogueStateTracker]]) -> Callable[..., 
 async def _answers(check: Callable[[], Any], what: str) -> bool:
     """Whether `check` (blocking: run in a thread) succeeds within READY_TIMEOUT_S."""
     try:
-        await asyncio.wait_for(asyncio.to_thread(check), READY_TIMEOUT_S)
+        await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(_checks, check), READY_TIMEOUT_S)
     except Exception as exc:  # whatever the driver raises: the store does not answer
         logger.warning("ready: the %s does not answer: %s: %s", what, type(exc).__name__, exc)
         return False

@@ -85,7 +85,7 @@ def commands(settings: Settings, model: Path, endpoints_path: Path) -> Dict[str,
         "rasa": rasa,
         # The admins' inbox, labelling and retraining, for the console's admin section.
         "admin": [sys.executable, "-m", "bot.admin.server"],
-        # Last: it tells citizens their codes through the Rasa server's API. No port.
+        # Last: it tells citizens their codes through the Rasa server's API. Its port serves its metrics.
         "outbox": [sys.executable, "-m", "bot.outbox_worker"],
         # Tells citizens of their reports' changes (the updates feed), also through Rasa's API.
         "notifier": [sys.executable, "-m", "bot.notifier"],
@@ -95,8 +95,12 @@ def commands(settings: Settings, model: Path, endpoints_path: Path) -> Dict[str,
 def ports(settings: Settings) -> Dict[str, int]:
     """The ports of the processes that listen; a process of `commands` without one (a worker)
     is started without the port check."""
-    return {"backend": settings.backend_port, "actions": settings.actions_port,
-            "rasa": settings.rasa_port, "admin": settings.admin_port}
+    listening = {"backend": settings.backend_port, "actions": settings.actions_port,
+                 "rasa": settings.rasa_port, "admin": settings.admin_port}
+    # The workers listen only to serve their metrics (bot/metrics.py), unless those are off (0).
+    listening.update({name: port for name, port in (("outbox", settings.outbox_metrics_port),
+                                                    ("notifier", settings.notifier_metrics_port)) if port})
+    return listening
 
 
 def health_urls(settings: Settings) -> Dict[str, str]:
@@ -109,6 +113,7 @@ def health_urls(settings: Settings) -> Dict[str, str]:
         "actions": f"http://127.0.0.1:{port['actions']}/health",
         "rasa": f"http://127.0.0.1:{port['rasa']}/",
         "admin": f"http://127.0.0.1:{port['admin']}/health",
+        **{name: f"http://127.0.0.1:{port[name]}/metrics" for name in ("outbox", "notifier") if name in port},
     }
 
 

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 PREFIX = "/console/admin/"
 PER_PAGE = 50
 MAX_KEYS = 500  # one bulk action: far more than a page shows
+TOO_MANY = f"Mỗi lần chỉ xử lý được tối đa {MAX_KEYS} nhóm tin nhắn."
 MAX_FIELD = 300
 AUDIT_LIMIT = 200
 DAYS_CHOICES = (7, 30, 90)
@@ -79,6 +80,11 @@ ACTIONS = {
     "model_refused": "Từ chối mô hình mới",
     "rollback": "Quay lại mô hình trước",
 }
+
+# What the service's audit details are called (others are shown by their own name).
+DETAILS = {"keys": "nhóm", "intent": "ý định", "category": "loại", "address": "địa chỉ", "written": "đã ghi",
+           "discarded": "đã bỏ qua", "model": "mô hình", "previous": "thay cho", "live": "đang dùng",
+           "reason": "lý do", "job": "lần huấn luyện"}
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -131,7 +137,7 @@ def _field(form: MultiMapping[Any], name: str) -> str:
 
 def _keys(form: MultiMapping[Any]) -> List[str]:
     keys = [value.strip() for value in form.getall("key", []) if isinstance(value, str) and value.strip()]
-    return list(dict.fromkeys(keys))[:MAX_KEYS]
+    return list(dict.fromkeys(keys))
 
 
 def _when(value: object) -> str:
@@ -186,8 +192,10 @@ def _group(group: Dict[str, Any], categories: Dict[str, str], intents: set) -> D
     if guess.get("category"):
         name = categories.get(guess["category"], guess["category"])
         shown_guess.append(f"{name} ({_share(guess.get('category_confidence'))})")
-    hint_text = ", ".join(categories.get(str(v), str(v)) if k == "category" else f"{k}: {v}"
-                          for k, v in hint.items())
+    named = {"category": lambda v: categories.get(v, v), "address": lambda v: f"địa chỉ \"{v}\""}
+    hint_text = ", ".join(named[k](str(v)) if k in named else f"{k}: {v}" for k, v in hint.items())
+    # The place the citizen typed after saying the one understood was wrong, when the message has it.
+    address = str(hint.get("address") or "")
     # What the citizen chose beats the model's guess; either only pre-fills the form.
     category = hint.get("category") or guess.get("category") or ""
     intent = hint.get("intent") or ("report_issue" if hint.get("category") else guess.get("intent")) or ""
@@ -199,6 +207,7 @@ def _group(group: Dict[str, Any], categories: Dict[str, str], intents: set) -> D
         "channels": ", ".join(f"{name} ({n})" for name, n in (group.get("channels") or {}).items()),
         "last_seen": _when(group.get("last_seen")),
         "intent": intent if intent in intents else "", "category": category if category in categories else "",
+        "address": address if address and address in text else "",
     }
 
 
@@ -209,6 +218,8 @@ async def label(request: web.Request) -> web.Response:
     category, address = _field(form, "category") or None, _field(form, "address") or None
     if not keys:
         return await _back(request, PREFIX, "Chưa chọn tin nhắn nào để gán nhãn.", error=True)
+    if len(keys) > MAX_KEYS:
+        return await _back(request, PREFIX, TOO_MANY, error=True)
     if not intent:
         return await _back(request, PREFIX, "Cần chọn ý định (intent) để gán nhãn.", error=True)
     try:
@@ -227,6 +238,8 @@ async def discard(request: web.Request) -> web.Response:
     keys = _keys(await request.post())
     if not keys:
         return await _back(request, PREFIX, "Chưa chọn tin nhắn nào để bỏ qua.", error=True)
+    if len(keys) > MAX_KEYS:
+        return await _back(request, PREFIX, TOO_MANY, error=True)
     try:
         done = await client(request, user.login).discard(keys)
     except AdminProblem as problem:
@@ -376,7 +389,8 @@ async def dashboard(request: web.Request) -> web.Response:
         return await _problem(request, "dashboard", problem)
     rows = figures.get("days", [])
     return await _page(request, "admin_dashboard.html", "dashboard", {
-        "days": days, "choices": DAYS_CHOICES, "rows": [_day(row) for row in rows], "totals": _totals(rows),
+        "days": days, "choices": DAYS_CHOICES, "totals": _totals(rows),
+        "rows": [_day(row) for row in rows if row.get("messages")],  # a quiet day says nothing in the table
         "daily": _columns(rows, "messages"), "understood": _columns(rows, "understood_share", top=1),
         "channels": _channel_bars(rows),
         "top_missed": [(m.get("text", ""), numbers.count(int(m.get("count", 0))))
@@ -454,6 +468,9 @@ def _detail(detail: object) -> str:
     for name, value in detail.items():
         if value is None or value == []:
             continue
-        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-        parts.append(f"{name}: {shown[:160]}{'…' if len(shown) > 160 else ''}")
+        items = value if isinstance(value, list) else [value]
+        # A written example is {"file", "text"}: "file: text".
+        shown = ", ".join(": ".join(map(str, item.values())) if isinstance(item, dict) else str(item)
+                          for item in items)
+        parts.append(f"{DETAILS.get(name, name)}: {shown[:200]}{'…' if len(shown) > 200 else ''}")
     return " · ".join(parts)

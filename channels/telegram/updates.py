@@ -54,10 +54,10 @@ class UpdateHandler:
         self.state = state
         self.bot = output.bot
         self.on_new_message = on_new_message
-        self.albums = Albums(ALBUM_QUIET_S)
+        self.albums = Albums(state, output.keyboards.namespace, ALBUM_QUIET_S)
         self.background = Background()
         self.chat_locks = KeyedLocks()
-        self.limits = InboundLimits(settings, CHANNEL)
+        self.limits = InboundLimits(settings, CHANNEL, state)
 
     async def start(self) -> None:
         redact = self.output.redact
@@ -163,7 +163,7 @@ class UpdateHandler:
             await self.deliver(
                 chat_id, photo_message([photo], caption=caption, channel=CHANNEL, user_id=user_id)
             )
-        elif self.albums.add(group, chat_id, user_id, photo, caption):
+        elif await self.albums.add(group, chat_id, user_id, photo, caption):
             self.background.spawn(
                 self._close_album(group, chat_id), f"Telegram album {group} of chat {chat_id}"
             )
@@ -183,12 +183,12 @@ class UpdateHandler:
     async def _close_album(self, group: str, chat_id: str) -> None:
         await self.albums.quiet(group)
         async with self.chat_locks(chat_id):
-            for album in self.albums.take(group):
+            for album in await self.albums.take(group, chat_id):
                 await self._to_rasa(chat_id, _album_message(album))
 
     async def deliver(self, chat_id: str, inbound: Inbound) -> None:
         async with self.chat_locks(chat_id):
-            for album in self.albums.take_chat(chat_id):
+            for album in await self.albums.take_chat(chat_id):
                 await self._to_rasa(chat_id, _album_message(album))
             await self._to_rasa(chat_id, inbound)
 

@@ -28,10 +28,11 @@ TOKEN_EXPIRED = -216
 # to the OA; after that it refuses with -213 (no interaction in 48 hours, as documented) or, as
 # integrators report it answering, -230 (no interaction in 7 days).
 OUTSIDE_WINDOW = {-213, -230}
-TIMEOUT = aiohttp.ClientTimeout(total=15)
-# The replicas' refresh lock outlasts a refresh (one call of at most TIMEOUT); a replica that died
+CALL_S = 15
+TIMEOUT = aiohttp.ClientTimeout(total=CALL_S)
+# The replicas' refresh lock outlasts a refresh (one call of at most CALL_S); a replica that died
 # refreshing holds the others back this long at most.
-REFRESH_LEASE_S = 2 * TIMEOUT.total
+REFRESH_LEASE_S = 2 * CALL_S
 
 
 class ZaloApi:

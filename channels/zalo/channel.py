@@ -209,7 +209,7 @@ class EventHandler:
         self.on_new_message = on_new_message
         self.background = Background()
         self.user_locks = KeyedLocks()
-        self.limits = InboundLimits(settings, CHANNEL)
+        self.limits = InboundLimits(settings, CHANNEL, state)
 
     async def accept(self, event: Dict[str, Any]) -> None:
         name = event.get("event_name")

@@ -5,15 +5,19 @@ the service is not configured, not reachable or refuses. (In a browser against t
 test_console_admin_browser.py.)"""
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
+from aiohttp import web
 
 from backend import create_app
+from backend.console import admin_client
+from backend.console.admin import MAX_KEYS
 from bot.settings import Settings
 from tests.support.admin_standin import TOKEN, AdminStandin, group
 from tests.support.console import ConsoleUser, account
-from tests.support.servers import free_port
+from tests.support.servers import Standin, free_port
 
 PAGES = ["/console/admin/", "/console/admin/training", "/console/admin/dashboard", "/console/admin/audit",
          "/console/admin/models/hue-phan-anh-20261201-080000", "/console/admin/training/job"]
@@ -93,12 +97,12 @@ async def test_the_inbox_shows_groups_by_count_with_what_the_assistant_guessed(c
     page = await (await admin_of(console)).page("/console/admin/")
     assert "4 nhóm · 14 tin nhắn" in page
     positions = [page.index(text) for text in ("đèn đường kiệt 45 Nguyễn Huệ tối om", "cây đổ chắn đường Lê Lợi",
-                                               "xe rác không đến", "bao giờ có kết quả")]
+                                               "xe rác không đến kiệt 5 Lê Lợi", "bao giờ có kết quả")]
     assert positions == sorted(positions)
     assert "7×" in page and "den duong kiet 45 nguyen hue toi om" in page  # the spelling without marks
     assert "Trợ lý không hiểu (5)" in page and "Người dân sửa loại (4)" in page
     assert "report_issue (88,0%) · Giao thông, hạ tầng đường (41,0%)" in page
-    assert "Người dân chọn</dt><dd>Cây xanh" in page
+    assert "Người dân sửa thành</dt><dd>Cây xanh" in page
     assert "Mình hiểu đây là phản ánh về Giao thông, hạ tầng đường. Đúng không ạ?" in page
     # The citizen's correction pre-fills that group's form; the options are the service's.
     tree_form = page[page.index(f'value="{TREE}"'):]
@@ -106,6 +110,9 @@ async def test_the_inbox_shows_groups_by_count_with_what_the_assistant_guessed(c
     assert '<option value="report_issue" selected>' in tree_form
     assert '<option value="cay_xanh" selected>' in tree_form
     assert '<option value="check_status">check_status — hỏi tình trạng phản ánh</option>' in page
+    # The place the citizen typed again, found in their message, is the address to confirm.
+    assert 'Người dân sửa thành</dt><dd>địa chỉ &#34;kiệt 5 Lê Lợi&#34;' in page
+    assert 'value="kiệt 5 Lê Lợi"' in page
     assert service.asked("GET", "/inbox")[2] == "admin.minh"
 
 
@@ -145,6 +152,17 @@ async def test_twenty_messages_labelled_at_once_and_others_discarded(console, se
     assert [entry["action"] for entry in service.audit] == ["discard", "label"]
     audit = await admin.page("/console/admin/audit")
     assert audit.count("admin.minh") >= 2 and "Bỏ qua" in audit and "Gán nhãn" in audit
+
+
+async def test_more_groups_than_one_action_takes_are_refused_whole(console, service):
+    admin = await admin_of(console)
+    await admin.page("/console/admin/")
+    keys = [("key", f"group {n}") for n in range(MAX_KEYS + 1)]
+    for path in ("/console/admin/inbox/label", "/console/admin/inbox/discard"):
+        response = await console.post(path, data=keys + [("intent", "greet"), ("csrf_token", admin.csrf)],
+                                      allow_redirects=False)
+        assert notice(await after(admin, response)) == "Mỗi lần chỉ xử lý được tối đa 500 nhóm tin nhắn."
+    assert not [r for r in service.requests if r[0] == "POST"]
 
 
 async def test_what_cannot_be_done_is_said_on_the_page(console, service):
@@ -240,3 +258,33 @@ async def test_a_service_out_of_reach_is_said_plainly(aiohttp_client, tmp_path, 
     response = await console.get("/console/admin/training/job")
     assert expected in (await response.json())["error"]
     assert "Phản ánh" in await admin.page("/console/")  # the rest of the console carries on
+
+
+class Unwell(Standin):
+    """An admin service that answers too slowly, or a proxy's page in its place."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/{path:.*}", self.answer)
+
+    async def answer(self, request: web.Request) -> web.Response:
+        if self.how == "slow":
+            await asyncio.sleep(3)
+        return web.Response(status=502, text="<html><body>Bad Gateway</body></html>", content_type="text/html")
+
+
+@pytest.mark.parametrize("how, status, expected", [
+    ("slow", 504, "Dịch vụ quản trị không trả lời kịp (quá 0.5 giây)"),
+    ("proxy page", 502, "Dịch vụ quản trị gặp lỗi (mã 502)"),
+])
+async def test_a_slow_or_broken_service_is_said_plainly(aiohttp_client, tmp_path, monkeypatch, how, status, expected):
+    monkeypatch.setattr(admin_client, "TIMEOUT_S", 0.5)
+    async with Unwell(how) as unwell:
+        console = await console_for(aiohttp_client, tmp_path, admin_url=unwell.url, admin_api_token=TOKEN)
+        admin = await admin_of(console)
+        assert expected in await admin.page("/console/admin/training", status=status)
+        response = await admin.post("/console/admin/training/retrain", {})
+        assert expected in notice(await admin.page(response.headers["Location"], status=status))

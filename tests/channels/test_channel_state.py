@@ -7,18 +7,9 @@ import stat
 import uuid
 from typing import List
 
-import pytest
-
 from bot.settings import Settings
 from channels.state import FILENAME, ChannelState, RedisState, SqliteState, hold, open_state
 from tests.support.services import REDIS_URL
-
-
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
-async def state(request, data_dir):
-    store: ChannelState = SqliteState(data_dir / FILENAME) if request.param == "sqlite" else RedisState(REDIS_URL)
-    yield store
-    await store.close()
 
 
 def key() -> str:

@@ -339,6 +339,38 @@ async def test_two_replicas_on_one_redis_share_buttons_and_handled_updates(backe
         assert two.assistant.received[-1].text == "/inform_ward"
 
 
+@pytest.mark.redis
+async def test_an_album_spread_over_two_replicas_is_one_message_and_a_text_on_either_does_not_overtake_it(
+    backend, telegram_api
+):
+    settings = telegram_settings(backend, telegram_api, lock_store_url=REDIS_URL)
+    chat = random.randrange(10**9, 2 * 10**9)  # ids of their own: Redis outlives the test
+    update = random.randrange(10**9, 2 * 10**9)
+    for i, color in enumerate(("red", "green", "blue"), start=1):
+        telegram_api.files[f"r{i}"] = jpeg(color)
+    async with RasaApp(TelegramInput(settings)) as one, RasaApp(TelegramInput(settings)) as two:
+        replicas = [one, two]
+        for i in range(1, 4):
+            caption = {"caption": "ba góc"} if i == 2 else {}
+            await post(replicas[i % 2], message_update(update + i, chat_id=chat, photo=photo_sizes(f"r{i}"),
+                                                       media_group_id=f"g{update}", **caption))
+        # The replica whose photo opened the album sends it, whole, once no photo joins it.
+        await eventually(lambda: two.assistant.received, "the album sent", timeout_s=10)
+        [album] = two.assistant.received
+        assert album.text == SEND_PHOTO and len(album.metadata["photos"]) == 3
+        assert album.metadata["caption"] == "ba góc" and one.assistant.received == []
+
+        # Another album, then a text on the other replica at once: the album goes first.
+        for i in (4, 5):
+            telegram_api.files[f"r{i}"] = jpeg()
+            await post(one, message_update(update + i, chat_id=chat, photo=photo_sizes(f"r{i}"),
+                                           media_group_id=f"h{update}"))
+        await post(two, message_update(update + 6, chat_id=chat, text="xong"))
+        await asyncio.sleep(1.5)  # the first replica's wait for the album's end is over
+        assert [m.text for m in two.assistant.received[1:]] == [SEND_PHOTO, "xong"]
+        assert len(two.assistant.received[1].metadata["photos"]) == 2 and one.assistant.received == []
+
+
 async def test_a_text_too_long_or_a_flood_is_answered_on_telegram_and_never_reaches_the_assistant(
     backend, telegram_api
 ):

@@ -41,25 +41,12 @@ async def scrape_all(stack: Stack) -> Dict[str, Scrape]:
     return {name: await scrape(url) for name, url in endpoints(stack).items()}
 
 
-async def serving(url: str) -> None:
-    """Waits until `url` answers: the workers start last, and `make run` waits for no port of theirs."""
-    for _ in range(100):
-        try:
-            await scrape(url)
-            return
-        except aiohttp.ClientConnectionError:
-            await asyncio.sleep(0.1)
-    await scrape(url)
-
-
 async def status(url: str, **headers: str) -> int:
     async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as response:
         return response.status
 
 
 async def test_every_process_counts_what_citizens_and_strangers_did(stack, platforms):
-    for url in endpoints(stack).values():
-        await serving(url)
     before = await scrape_all(stack)
     citizen = telegram_citizen(stack, platforms)
     code = await citizen.file_report()
@@ -69,6 +56,9 @@ async def test_every_process_counts_what_citizens_and_strangers_did(stack, platf
     assert await telegram.post_update(stack.rasa_url, stranger, "not-the-secret") == 403
     assert await zalo.post_event(stack.rasa_url, zalo.event("user_send_text", "z1", text="xin chào"),
                                  "not-the-oa-secret") == 403
+    async with aiohttp.ClientSession() as http, http.post(f"{stack.rasa_url}/webhooks/web/webhook",
+                                                           json={"message": "no sender"}) as refused:
+        assert refused.status == 400
     stack.set_state(code, "in_progress", "Đội điện lực đang thay bóng")
     await eventually(lambda: any("Đội điện lực đang thay bóng" in t for t in citizen.bot_texts()),
                      "the citizen told of the change", timeout_s=30)
@@ -93,6 +83,8 @@ async def test_every_process_counts_what_citizens_and_strangers_did(stack, platf
     assert moved("rasa", "hue_fallbacks_total", channel="telegram") == 0
     assert moved("rasa", "hue_webhook_rejections_total", channel="telegram", reason="unauthorized") == 1
     assert moved("rasa", "hue_webhook_rejections_total", channel="zalo", reason="unauthorized") == 1
+    assert moved("rasa", "hue_webhook_rejections_total", channel="web", reason="malformed") == 1
+    assert moved("rasa", "hue_webhook_rejections_total", channel="telegram", reason="rate_limited") == 0
     assert not [key for key in after["rasa"].samples if "lost" in str(key) or "xin" in str(key)]
     # The action server and the backend: one report, from Telegram.
     assert moved("actions", "hue_reports_submitted_total", channel="telegram", outcome="sent") == 1

@@ -38,7 +38,8 @@ def sample_groups() -> List[Dict[str, Any]]:
               guess={"intent": "report_issue", "intent_confidence": 0.88, "category": "giao_thong",
                      "category_confidence": 0.41}, hint={"category": "cay_xanh"},
               previous="Mình hiểu đây là phản ánh về Giao thông, hạ tầng đường. Đúng không ạ?"),
-        group("xe rac khong den", "xe rác không đến", 2, {"low_category": 2}),
+        group("xe rac khong den kiet 5 le loi", "xe rác không đến kiệt 5 Lê Lợi", 2, {"corrected_place": 2},
+              hint={"address": "kiệt 5 Lê Lợi"}),
         group("bao gio co ket qua", "bao giờ có kết quả", 1, {"out_of_scope": 1}),
     ]
 

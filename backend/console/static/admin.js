@@ -49,6 +49,16 @@
     update();
   }
 
+  // A form is sent once: a second click while the answer comes would label (or train) twice, and
+  // say "already done" instead of what the first one did.
+  document.addEventListener("submit", (event) => {
+    if (event.target.dataset.sent) event.preventDefault();
+    event.target.dataset.sent = "1";
+  });
+  window.addEventListener("pageshow", () => {
+    for (const form of document.forms) delete form.dataset.sent;
+  });
+
   // A training in progress: its stage and share, then the page again with the decision.
   const job = document.getElementById("job");
   if (job && job.dataset.poll) {
