@@ -9,7 +9,7 @@ from aiohttp.typedefs import Handler
 from bot import metrics
 
 UNMATCHED = "unmatched"  # no route: 404, 405
-# Any token is a method to HTTP: others are counted as one, so that a caller cannot add series.
+# The parser takes dozens of methods (WebDAV's...): the rest count as one, to keep the series few.
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 

@@ -8,6 +8,7 @@ from rasa.shared.nlu.training_data.loading import load_data
 
 from bench.nlu import load_training_data, write_nlu
 from bot.nlu.category import category_of
+from tests.support import services
 from tests.support.stack import run_module
 
 
@@ -70,3 +71,20 @@ def test_notify_part_times_each_state_change_until_it_is_in_the_citizens_inbox()
     assert 0 < p50 <= p95 <= most
     for figure in figures:
         assert (figure["unit"], figure["n"], figure["notify_interval_s"]) == ("s", 2, 2.0)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_scale_run_with_a_replica_killed_loses_no_report_and_stores_none_twice():
+    # The production profile with two Rasa servers, three citizens for 16 s, one server killed at 8 s.
+    result = run_module("bench", "--only", "scale", "--scale-citizens", "3", "--scale-duration", "16",
+                        "--scale-run", "rasa2_killed", "--postgres-url", services.postgres_admin_url() or "",
+                        "--redis-url", services.REDIS_URL, timeout_s=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = {f["name"].removeprefix("scale.rasa2_killed."): f for f in map(json.loads, result.stdout.splitlines())}
+    assert {"throughput", "latency.p50", "latency.p95", "errors"} <= figures.keys()
+    count = {name.removeprefix("reports."): f["value"] for name, f in figures.items() if name.startswith("reports.")}
+    assert figures["errors"]["value"] == 0 and count["confirmed"] > 0, count
+    assert count["stored"] == count["confirmed"] and count["duplicates"] == 0 and count["lost"] == 0, count
+    assert figures["throughput"]["value"] > 0 and figures["throughput"]["rasa_servers"] == 2

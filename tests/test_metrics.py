@@ -59,7 +59,7 @@ async def test_the_backend_counts_reports_once_and_requests_by_route(routing_bac
         code = (await first.json())[0]["service_request_id"]
         assert (await client.get(f"{API}/requests/{code}.json")).status == 200
         assert (await client.get("/no/such/page")).status == 404
-        assert (await client.request("BREW", f"{API}/requests.json")).status == 405
+        assert (await client.request("PROPFIND", f"{API}/requests.json")).status == 405
     after = await scrape(f"{root}/metrics")
 
     assert after.moved(before, "hue_backend_reports_created_total", channel="telegram") == 1
@@ -73,7 +73,7 @@ async def test_the_backend_counts_reports_once_and_requests_by_route(routing_bac
     assert not [key for key in after.samples if code in str(key)]
     assert after.moved(before, "hue_backend_requests_total", route="unmatched", status="404") == 1
     assert after.moved(before, "hue_backend_requests_total", method="other", status="405") == 1
-    assert not [key for key in after.samples if "BREW" in str(key)]
+    assert not [key for key in after.samples if "PROPFIND" in str(key)]
 
 
 async def test_the_backend_s_metrics_are_not_served_through_a_proxy(routing_backend):

@@ -43,6 +43,12 @@ and writes in WAL mode (`tracker_engine_kwargs`): Rasa's own settings made it co
 Rasa waits 5 minutes for a custom action; an action server that hangs (rather than refuses)
 would keep the citizen that long before the busy message: it waits ACTIONS_TIMEOUT_S instead.
 
+A model put live (`PUT /model`: `bot.cli reload`, the admins' retraining and rollback) is loaded in
+a thread, while the old one goes on answering (`_loaded_in_a_thread`): Rasa 3.6 loads it on the
+event loop, seconds in which the server answers no one and the connections it had just opened to
+the action server sit idle until the action server drops them (its keep-alive timeout, 5 s), so
+that messages in flight failed with the busy message.
+
 Metrics for Prometheus (`GET /metrics`) and readiness (`GET /ready`): tools/rasa_metrics.py,
 installed here.
 
@@ -61,7 +67,8 @@ from collections import deque
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from functools import lru_cache, wraps
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Set, TypeVar
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, Dict, List, Optional, Set, TypeVar
 
 import aiohttp
 import rasa.core.actions.action
@@ -85,6 +92,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import QueuePool
 
 from bot import metrics
+from bot.admin.models import live_model
 from bot.settings import get_settings
 from tools import rasa_metrics
 
@@ -311,6 +319,16 @@ class _SaidOnce(logging.Filter):
                     and "Couldn't connect" in str(record.msg))
 
 
+def _loaded_in_a_thread(load: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Awaitable[Any]]:
+    """In place of `rasa.server._load_agent`: the same load (a new agent with its own tracker store
+    connection; Rasa then hands it the running lock store and swaps it in) on a loop of its own."""
+    @wraps(load)
+    async def load_agent(*args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(asyncio.run, load(*args, **kwargs))
+
+    return load_agent
+
+
 def install() -> None:
     rasa.core.actions.action.DEFAULT_REQUEST_TIMEOUT = get_settings().actions_timeout_s
     rasa.core.tracker_store.create_engine_kwargs = tracker_engine_kwargs
@@ -326,15 +344,31 @@ def install() -> None:
     if not hasattr(MessageProcessor.handle_message, "__wrapped__"):
         MessageProcessor.handle_message = _busy_is_said(MessageProcessor.handle_message)
     rasa.server.configure_cors = configure_cors
+    if not hasattr(rasa.server._load_agent, "__wrapped__"):
+        rasa.server._load_agent = _loaded_in_a_thread(rasa.server._load_agent)
     if not hasattr(rasa.core.run.configure_app, "__wrapped__"):
         rasa.core.run.configure_app = _with_host_check(rasa.core.run.configure_app)
     rasa_metrics.install()  # last: its wrapper of handle_message goes around the busy message's
+
+
+def start_the_live_model(argv: List[str]) -> None:
+    """A `--model` of MODELS_DIR becomes the model live now (MODELS_DIR/LIVE): `make run` starts
+    this server again with its first command line when it dies, and an admin may have put another
+    model live since. A model from elsewhere (a benchmark's) is left as it is."""
+    if "--model" not in argv[:-1]:
+        return
+    given = Path(argv[argv.index("--model") + 1])
+    settings = get_settings()
+    live = live_model(settings)
+    if live is not None and given.parent.resolve() == settings.models_dir.resolve():
+        argv[argv.index("--model") + 1] = str(live)
 
 
 def main() -> None:
     install()
     from rasa.__main__ import main as rasa_main
 
+    start_the_live_model(sys.argv)
     sys.argv[0] = "rasa"
     token = get_settings().rasa_api_token
     if token and sys.argv[1:2] == ["run"]:

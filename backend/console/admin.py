@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from aiohttp import web
 from aiohttp_session import get_session
@@ -89,10 +89,10 @@ DETAILS = {"keys": "nhóm", "intent": "ý định", "category": "loại", "addre
 
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(PREFIX.rstrip("/"), _to_inbox)
-    router.add_get(PREFIX, inbox, name="console.admin")
+    router.add_get(PREFIX, inbox)
     router.add_post(f"{PREFIX}inbox/label", label)
     router.add_post(f"{PREFIX}inbox/discard", discard)
-    router.add_get(f"{PREFIX}training", training, name="console.admin.training")
+    router.add_get(f"{PREFIX}training", training)
     router.add_get(f"{PREFIX}training/job", job_json)
     router.add_post(f"{PREFIX}training/retrain", retrain)
     router.add_post(f"{PREFIX}training/rollback", rollback)
@@ -182,7 +182,7 @@ async def inbox(request: web.Request) -> web.Response:
     })
 
 
-def _group(group: Dict[str, Any], categories: Dict[str, str], intents: set) -> Dict[str, Any]:
+def _group(group: Dict[str, Any], categories: Dict[str, str], intents: Set[str]) -> Dict[str, Any]:
     guess = group.get("guess") or {}
     hint = group.get("hint") or {}
     text = str(group.get("text", ""))
@@ -192,8 +192,7 @@ def _group(group: Dict[str, Any], categories: Dict[str, str], intents: set) -> D
     if guess.get("category"):
         name = categories.get(guess["category"], guess["category"])
         shown_guess.append(f"{name} ({_share(guess.get('category_confidence'))})")
-    named = {"category": lambda v: categories.get(v, v), "address": lambda v: f"địa chỉ \"{v}\""}
-    hint_text = ", ".join(named[k](str(v)) if k in named else f"{k}: {v}" for k, v in hint.items())
+    hint_text = ", ".join(_hint(name, str(value), categories) for name, value in hint.items())
     # The place the citizen typed after saying the one understood was wrong, when the message has it.
     address = str(hint.get("address") or "")
     # What the citizen chose beats the model's guess; either only pre-fills the form.
@@ -209,6 +208,12 @@ def _group(group: Dict[str, Any], categories: Dict[str, str], intents: set) -> D
         "intent": intent if intent in intents else "", "category": category if category in categories else "",
         "address": address if address and address in text else "",
     }
+
+
+def _hint(name: str, value: str, categories: Dict[str, str]) -> str:
+    if name == "category":
+        return categories.get(value, value)
+    return f"địa chỉ \"{value}\"" if name == "address" else f"{name}: {value}"
 
 
 async def label(request: web.Request) -> web.Response:

@@ -80,6 +80,20 @@ def test_make_run_starts_the_live_model_never_a_newer_refused_or_stray_one(admin
     assert models.live_model(admin_settings) == stray
 
 
+def test_a_rasa_server_started_again_by_make_run_starts_the_model_live_now(settings):
+    from tools.rasa_server import start_the_live_model
+
+    first = models.go_live(settings, candidate(settings, "hue-phan-anh-a"), "lan.nguyen")
+    models.go_live(settings, candidate(settings, "hue-phan-anh-b"), "lan.nguyen")
+    models.rollback(settings, "lan.nguyen")
+    argv = ["tools.rasa_server", "run", "--model", str(settings.models_dir / "hue-phan-anh-b.tar.gz"), "--port", "1"]
+    start_the_live_model(argv)
+    assert argv[3] == str(first)
+    elsewhere = ["tools.rasa_server", "run", "--model", "/srv/bench/stock.tar.gz"]
+    start_the_live_model(elsewhere)
+    assert elsewhere[3] == "/srv/bench/stock.tar.gz"
+
+
 def test_going_live_loads_every_replica_and_one_that_fails_leaves_all_as_it_was(settings, replicas):
     first = models.go_live(settings, candidate(settings, "hue-phan-anh-a"), "lan.nguyen")
     assert [r.loaded for r in replicas] == [[first.name], [first.name]]

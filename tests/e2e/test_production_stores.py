@@ -1,6 +1,7 @@
-"""Production settings against the real local servers: Rasa's tracker store and the backend's
-report store on PostgreSQL, Rasa's lock store on Redis. A citizen's half-told report survives a
-restart of the whole assistant, and every piece of it lands where production keeps it."""
+"""Production settings against the real local servers: Rasa's tracker store, the backend's
+report store and the assistant's own (who follows which report) on PostgreSQL, Rasa's lock store on
+Redis. A citizen's half-told report survives a restart of the whole assistant, and every piece of
+it lands where production keeps it."""
 from __future__ import annotations
 
 from typing import Dict, Iterator
@@ -19,8 +20,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
 @pytest.fixture
 def databases() -> Iterator[Dict[str, str]]:
-    """Two scratch databases (trackers, reports), dropped afterwards."""
-    with services.scratch_databases("trackers", "reports") as urls:
+    """Scratch databases (trackers, reports, the assistant's store), dropped afterwards."""
+    with services.scratch_databases("trackers", "reports", "assistant") as urls:
         yield urls
 
 
@@ -43,7 +44,7 @@ def scalar(url: str, query: str, *params):
 
 def test_a_report_survives_a_restart_and_lands_in_postgresql(tmp_path, databases, redis_server):
     env = {"TRACKER_STORE_URL": databases["trackers"], "LOCK_STORE_URL": services.REDIS_URL,
-           "DATABASE_URL": databases["reports"]}
+           "DATABASE_URL": databases["reports"], "ASSISTANT_STORE_URL": databases["assistant"]}
     writes_before = lock_commands(redis_server)
 
     with running_stack(tmp_path / "first", env=env) as stack:
@@ -69,3 +70,7 @@ def test_a_report_survives_a_restart_and_lands_in_postgresql(tmp_path, databases
     # The citizen's report is in the PostgreSQL database the backend was given.
     assert scalar(databases["reports"], "SELECT count(*) FROM reports WHERE account_id = %s",
                   citizen.sender) == 1, code.group(0)
+    # The notifier of any host will find whom to tell: the filing is in the shared store, not on disk.
+    assert scalar(databases["assistant"], "SELECT sender_id FROM followed WHERE code = %s",
+                  code.group(0)) == citizen.sender
+    assert not (tmp_path / "second" / "followed.sqlite3").exists()
