@@ -14,10 +14,11 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: help install run train test lint bench browser-deps clean
+.PHONY: help install run run-prod train test lint bench browser-deps nginx-deps clean
 
 help:
 	@echo "make run    install, train if needed, start backend + actions + Rasa + web chat"
+	@echo "make run-prod  the production profile: 2 Rasa + 2 action servers behind nginx (PostgreSQL, Redis)"
 	@echo "make test   lint, types, import rules, then the whole test suite"
 	@echo "make train  train a model into models/"
 	@echo "make bench  benchmarks, one JSON line per figure"
@@ -40,10 +41,20 @@ train: install
 run: install
 	$(PY) -m bot.cli run
 
+# The production profile on this machine: 2 Rasa servers and 2 action servers behind nginx on
+# port 8080; needs TRACKER_STORE_URL, LOCK_STORE_URL and DATABASE_URL (see the README).
+run-prod: install nginx-deps
+	$(PY) -m tools.production --rasa 2 --actions 2 --port 8080
+
 # Headless Chromium for the web chat's browser test (Debian packages).
 browser-deps:
 	@dpkg -s chromium chromium-driver fonts-noto-color-emoji >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null; }
+
+# Debian's nginx, for the production profile and its tests (run in the foreground, never as a service).
+nginx-deps:
+	@dpkg -s nginx >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 
 # Style and import order (ruff), types (mypy), and who may import whom (import-linter).
 LINTED := bot backend actions channels tools bench
@@ -52,7 +63,7 @@ lint: install
 	$(VENV)/bin/mypy $(addprefix -p ,$(LINTED))
 	$(VENV)/bin/lint-imports
 
-test: install browser-deps lint
+test: install browser-deps nginx-deps lint
 	$(PY) -m bot.cli train --if-missing
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 

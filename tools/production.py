@@ -247,27 +247,25 @@ def start_all(settings: Settings, model: Path, profile: Profile, nginx: str,
     return True
 
 
-def run(settings: Settings, model: Path, profile: Profile) -> int:
+def cannot_start(settings: Settings, profile: Profile) -> Optional[str]:
+    """Why the profile cannot start here (before anything starts), or None."""
     missing = required_stores(settings)
     if missing:
-        print(f"error: the production profile keeps everything in shared stores: set {', '.join(missing)}",
-              file=sys.stderr)
-        return 2
-    nginx = nginx_binary()
-    if nginx is None:
-        print("error: nginx is not installed: `make nginx-deps` installs Debian's package", file=sys.stderr)
-        return 2
+        return f"the production profile keeps everything in shared stores: set {', '.join(missing)}"
+    if nginx_binary() is None:
+        return "nginx is not installed: `make nginx-deps` installs Debian's package"
     ports = profile.ports(settings)
     for name, port in ports.items():
         same = [other for other, value in ports.items() if value == port and other != name]
         if same:
-            print(f"error: the {name} and the {same[0]} would both listen on {port}: choose other ports",
-                  file=sys.stderr)
-            return 2
+            return f"the {name} and the {same[0]} would both listen on {port}: choose other ports"
         if port_in_use(port):
-            print(f"error: port {port} for the {name} is taken; stop what uses it or choose other ports",
-                  file=sys.stderr)
-            return 1
+            return f"port {port} for the {name} is taken; stop what uses it or choose other ports"
+    return None
+
+
+def run(settings: Settings, model: Path, profile: Profile) -> int:
+    nginx = nginx_binary() or "nginx"  # there: cannot_start said so
     children: List[supervise.Child] = []
     try:
         if not start_all(settings, model, profile, nginx, children):
@@ -302,6 +300,30 @@ def print_welcome(settings: Settings, profile: Profile) -> None:
     print("\n".join(lines), flush=True)
 
 
+def serve(settings: Settings, name: str, at: Optional[int]) -> int:
+    """Becomes one process of the profile (a systemd unit's ExecStart, deploy/systemd/): the
+    command and environment `make run` gives it, a Rasa or action server on port `at`."""
+    own = settings
+    if name in ("rasa", "actions"):
+        if at is None:
+            print(f"error: --serve {name} needs --at PORT", file=sys.stderr)
+            return 2
+        # Each Rasa server its own endpoints file: two starting together never read a half-written one.
+        own = (dataclasses.replace(settings, rasa_port=at, data_dir=settings.data_dir / "run" / f"rasa-{at}")
+               if name == "rasa" else dataclasses.replace(settings, actions_port=at))
+    model = models.live_model(settings)
+    if name == "rasa" and model is None:
+        print("error: no live model in MODELS_DIR: `python -m bot.cli train`", file=sys.stderr)
+        return 1
+    every = supervise.commands(own, model or Path(), supervise.write_endpoints(own))
+    if name not in every:
+        print(f"error: no process {name!r}: one of {', '.join(every)}", file=sys.stderr)
+        return 2
+    command = every[name]
+    cli.private_files()
+    os.execve(command[0], command, supervise.child_env(settings))
+
+
 def print_nginx_config(args: argparse.Namespace) -> int:
     if bool(args.tls_certificate) != bool(args.tls_certificate_key):
         print("error: give both --tls-certificate and --tls-certificate-key, or neither", file=sys.stderr)
@@ -326,6 +348,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--actions", type=int, default=2, help="action servers (ports from ACTIONS_PORT)")
     parser.add_argument("--port", type=int, default=8080,
                         help="nginx's public port; the next two: action servers, Rasa's API (loopback)")
+    parser.add_argument("--serve", metavar="NAME",
+                        help="become one process (rasa, actions, backend, admin, outbox, notifier): systemd units")
+    parser.add_argument("--at", type=int, metavar="PORT", help="with --serve rasa|actions: its port")
     printing = parser.add_argument_group("--nginx-config: print the site file for servers elsewhere")
     printing.add_argument("--nginx-config", action="store_true")
     printing.add_argument("--server-name", default="_", help="the public host name(s)")
@@ -349,10 +374,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.serve:
+        return serve(settings, args.serve, args.at)
+    profile = Profile.consecutive(settings, args.rasa, args.actions, args.port)
+    reason = cannot_start(settings, profile)
+    if reason:
+        print(f"error: {reason}", file=sys.stderr)
+        return 2
     model = models.live_model(settings) or cli.train(settings)
     cli.private_files()
     signal.signal(signal.SIGTERM, cli._interrupt)
-    return run(settings, model, Profile.consecutive(settings, args.rasa, args.actions, args.port))
+    return run(settings, model, profile)
 
 
 if __name__ == "__main__":
