@@ -74,39 +74,16 @@ def upstream(addresses: Sequence[str]) -> str:
 
 
 def site_config(*, rasa: Sequence[str], actions: Sequence[str], backend: Sequence[str], listen: str,
-                actions_listen: str, rasa_api_listen: Optional[str], server_name: str, access_log: str,
+                actions_listen: str, rasa_api_listen: str, server_name: str, access_log: str,
                 tls_certificate: Optional[str] = None, tls_certificate_key: Optional[str] = None) -> str:
-    """The site file (deploy/nginx/hue-phan-anh.conf.template) for these servers ("host:port").
-    Without `rasa_api_listen`, Rasa's HTTP API is not proxied at all (the workers then call one
-    Rasa server directly)."""
-    config = render(SITE_TEMPLATE.read_text(), {
+    """The site file (deploy/nginx/hue-phan-anh.conf.template) for these servers ("host:port")."""
+    return render(SITE_TEMPLATE.read_text(), {
         "RASA_SERVERS": upstream(rasa), "ACTION_SERVERS": upstream(actions), "BACKEND_SERVERS": upstream(backend),
-        "LISTEN": listen, "ACTIONS_LISTEN": actions_listen, "SERVER_NAME": server_name,
+        "LISTEN": listen, "ACTIONS_LISTEN": actions_listen, "RASA_API_LISTEN": rasa_api_listen,
+        "SERVER_NAME": server_name,
         "ACCESS_LOG": access_log, "TLS_CERTIFICATE": tls_certificate or "",
         "TLS_CERTIFICATE_KEY": tls_certificate_key or "",
     }, tls=tls_certificate is not None)
-    if rasa_api_listen:
-        config += RASA_API_SERVER.replace("@RASA_API_LISTEN@", rasa_api_listen).replace("@ACCESS_LOG@", access_log)
-    return config
-
-
-# The local profile's workers reach Rasa's HTTP API (tracker events, trigger_intent) through this,
-# on loopback only; on servers they call it over the private network the same way.
-RASA_API_SERVER = """
-# Rasa's HTTP API for the workers (RASA_URL), spread over the replicas: loopback only.
-server {
-    listen @RASA_API_LISTEN@;
-    access_log @ACCESS_LOG@ hue_upstream;
-    client_max_body_size 1m;
-    proxy_http_version 1.1;
-    proxy_set_header Connection "";
-    proxy_set_header Host $host;
-    proxy_connect_timeout 3s;
-    proxy_next_upstream error timeout;
-    proxy_next_upstream_tries 2;
-    location / { proxy_pass http://hue_rasa; proxy_read_timeout 90s; }
-}
-"""
 
 
 @dataclass(frozen=True)
@@ -359,7 +336,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     printing.add_argument("--listen", default="80", help="without TLS: what the public server listens on")
     printing.add_argument("--actions-listen", default="10.0.0.1:5054",
                           help="the private address the action servers are reached on")
-    printing.add_argument("--rasa-api-listen", help="a private address for Rasa's HTTP API (workers)")
+    printing.add_argument("--rasa-api-listen", default="10.0.0.1:5080",
+                          help="the private address the workers reach Rasa's HTTP API on (RASA_URL)")
     for name in ("rasa", "action", "backend"):
         printing.add_argument(f"--{name}-servers", type=addresses, help="host:port,host:port")
     args = parser.parse_args(argv)

@@ -174,7 +174,6 @@ def test_a_better_model_goes_live_under_load_and_a_rollback_brings_back_the_earl
     finally:
         load.finish()
 
-    Path("/tmp/rt/stack.log").write_text(stack.output())  # DIAG
     assert (job["state"], job["decision"]) == ("done", "live"), job
     assert load.failures == [] and load.requests >= CITIZENS * 5, (load.failures, load.requests, stack.output())
     assert load.codes > swapped_during_load >= 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import time
 import uuid
@@ -324,6 +325,7 @@ async def test_replicas_whose_token_expired_at_once_refresh_it_once_and_all_send
         try:
             refusals = await asyncio.gather(*(replica.send(USER, {"text": f"tin {i}"})
                                               for i, replica in enumerate(replicas)))
+            kept = json.loads(await states[0].get(f"zalo:{app_id}:tokens") or "{}")
         finally:
             await states[0].delete(f"zalo:{app_id}:tokens")  # kept without expiry
             for replica, state in zip(replicas, states, strict=True):
@@ -332,4 +334,5 @@ async def test_replicas_whose_token_expired_at_once_refresh_it_once_and_all_send
     assert refusals == [None, None, None]
     assert sorted(standin.texts()) == ["tin 0", "tin 1", "tin 2"]
     assert [form["refresh_token"] for form in standin.refreshes] == ["refresh-1"]
+    assert (kept["access_token"], kept["refresh_token"]) == ("access-2", "refresh-2")
     assert "refused to refresh" not in caplog.text
