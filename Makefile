@@ -42,7 +42,7 @@ run: install
 	$(PY) -m bot.cli run
 
 # The production profile on this machine: 2 Rasa servers and 2 action servers behind nginx on
-# port 8080; needs TRACKER_STORE_URL, LOCK_STORE_URL and DATABASE_URL (see the README).
+# port 8080; needs TRACKER_STORE_URL, LOCK_STORE_URL, ASSISTANT_STORE_URL and DATABASE_URL (see the README).
 run-prod: install nginx-deps
 	$(PY) -m tools.production --rasa 2 --actions 2 --port 8080
 

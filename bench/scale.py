@@ -122,8 +122,8 @@ def rasa_pid(port: int) -> int:
 
 @contextlib.contextmanager
 def scratch_databases(admin_url: str) -> Iterator[Dict[str, str]]:
-    """Two new PostgreSQL databases (trackers, reports) for one run, dropped afterwards."""
-    names = {kind: f"hue_bench_{kind}_{uuid.uuid4().hex[:10]}" for kind in ("trackers", "reports")}
+    """New PostgreSQL databases (trackers, reports, assistant) for one run, dropped afterwards."""
+    names = {kind: f"hue_bench_{kind}_{uuid.uuid4().hex[:10]}" for kind in ("trackers", "reports", "assistant")}
 
     def admin(sql: str) -> None:
         connection = psycopg2.connect(admin_url)
@@ -157,7 +157,8 @@ def scale_run(*, replicas: int, kill: bool, citizens: int, duration_s: float, po
     with scratch_databases(postgres_url) as databases:
         rasa, actions, port = consecutive_free_ports(replicas), consecutive_free_ports(2), consecutive_free_ports(3)
         env = {"TRACKER_STORE_URL": databases["trackers"], "DATABASE_URL": databases["reports"],
-               "LOCK_STORE_URL": redis_url, "RASA_PORT": str(rasa), "ACTIONS_PORT": str(actions)}
+               "ASSISTANT_STORE_URL": databases["assistant"], "LOCK_STORE_URL": redis_url,
+               "RASA_PORT": str(rasa), "ACTIONS_PORT": str(actions)}
         command = ("tools.production", "--rasa", str(replicas), "--actions", "2", "--port", str(port))
         with our_stack(env=env, command=command):
             tally = Tally()

@@ -172,7 +172,8 @@ def test_the_tls_site_file_is_accepted_by_nginx(tmp_path):
         [sys.executable, "-m", "tools.production", "--nginx-config", "--server-name", "phananh.example.vn",
          "--tls-certificate", str(cert), "--tls-certificate-key", str(key),
          "--rasa-servers", "10.0.0.2:5005,10.0.0.3:5005", "--action-servers", "10.0.0.2:5055",
-         "--backend-servers", "10.0.0.4:8000", "--actions-listen", "127.0.0.1:5054"],
+         "--backend-servers", "10.0.0.4:8000", "--actions-listen", f"127.0.0.1:{free_port()}",
+         "--rasa-api-listen", f"127.0.0.1:{free_port()}"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert printed.returncode == 0, printed.stderr
     site = printed.stdout

@@ -3,7 +3,8 @@ one machine. N Rasa servers and M action servers on consecutive ports from RASA_
 ACTIONS_PORT, the backend, the workers (outbox, notifier...), and Debian's nginx in front, all
 started and watched like `make run` does (tools/supervise.py: a process that dies is started again).
 The shared stores are required: trackers on PostgreSQL (TRACKER_STORE_URL), conversation locks and
-the channels' state on Redis (LOCK_STORE_URL), reports on PostgreSQL (DATABASE_URL).
+the channels' state on Redis (LOCK_STORE_URL), the outbox, notices and followers on PostgreSQL
+(ASSISTANT_STORE_URL), reports on PostgreSQL (DATABASE_URL).
 
 nginx (deploy/nginx/) runs in the foreground as the current user, its configuration and logs
 under DATA_DIR/nginx. It listens on three consecutive ports from `--port`: the public one (the
@@ -133,6 +134,7 @@ def required_stores(settings: Settings) -> List[str]:
     """The shared stores' variables still unset: several Rasa servers need them all."""
     return [name for name, value in (("TRACKER_STORE_URL", settings.tracker_store_url),
                                      ("LOCK_STORE_URL", settings.lock_store_url),
+                                     ("ASSISTANT_STORE_URL", settings.assistant_store_url),
                                      ("DATABASE_URL", settings.database_url or settings.backend_url))
             if not value]
 

@@ -9,11 +9,11 @@ order in which models went live) is kept in DATA_DIR/models.sqlite3.
 
 Going live or rolling back loads the model into every Rasa server (`RASA_REPLICA_URLS`, else the
 one at RASA_URL) with Rasa's `PUT /model`, one server after the other. Rasa builds the new agent
-beside the old one and swaps it in once loaded; it keeps the lock store, and the tracker store is
-the same database, so a conversation half-way through a form goes on with the new model, and a
-message that arrived meanwhile waits for the swap instead of failing (the load blocks that server's
-event loop for a few seconds). A server that cannot load it keeps its model, the others are put
-back to the one that was live, LIVE does not change, and the error names the server.
+beside the old one (in a thread: tools/rasa_server.py) and swaps it in once loaded; it keeps the
+lock store, and the tracker store is the same database, so a message in flight finishes with the
+old model and a conversation half-way through a form goes on with the new one. A server that cannot
+load it keeps its model, the others are put back to the one that was live, LIVE does not change,
+and the error names the server.
 """
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ COLUMNS = ("id", "state", "stage", "progress", "message", "started_by", "started
 # Each stage's share of the progress bar, from its start to its end.
 STAGES = {"training": (0.0, 0.7), "scoring": (0.7, 0.9), "loading": (0.9, 1.0)}
 TRAINING_GUESS_S = 40.0  # the first training's expected length; later ones use the last
-POLL_S = 0.5
+POLL_S = 1.0
 PR_SET_PDEATHSIG = 1  # prctl(2)
 
 PREPARING = "Đang chuẩn bị huấn luyện..."
@@ -136,10 +136,10 @@ def start(settings: Settings, who: str) -> Job:
     """Starts a retraining in the background (`python -m bot.cli admin retrain --by WHO`, reading
     the same environment); the job. AdminError 409 while one runs."""
     with closing(_connect(settings)) as db:
-        job_id = _claim(db, who, None)
+        job_id = _claim(db, who, os.getpid())  # this process's until the child's pid is known
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "admin", "retrain", "--by", who],
+                [sys.executable, "-m", "bot.cli", "admin", "retrain", f"--by={who}"],
                 cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             )
         except OSError as exc:
@@ -149,7 +149,7 @@ def start(settings: Settings, who: str) -> Job:
                            (FAILED.format(error=UNEXPECTED), models.now(), job_id))
             raise AdminError(FAILED.format(error=UNEXPECTED), 500) from exc
         with db:
-            db.execute("UPDATE jobs SET pid = ? WHERE id = ? AND pid IS NULL", (process.pid, job_id))
+            db.execute("UPDATE jobs SET pid = ? WHERE id = ? AND pid = ?", (process.pid, job_id, os.getpid()))
     # Reaped when it ends, so that it never lingers as a zombie that looks alive.
     threading.Thread(target=process.wait, daemon=True).start()
     found = job(settings, job_id)
@@ -158,11 +158,12 @@ def start(settings: Settings, who: str) -> Job:
 
 
 def _adopt(db: sqlite3.Connection, who: str) -> int:
-    """The job `start` made for this process, else a new one."""
+    """The job `start` made for this process (under the parent's pid or already its own), else a
+    new one."""
     pid = os.getpid()
     with db:
-        row = db.execute("SELECT id FROM jobs WHERE state = 'running' AND (pid = ? OR pid IS NULL) "
-                         "ORDER BY id DESC LIMIT 1", (pid,)).fetchone()
+        row = db.execute("SELECT id FROM jobs WHERE state = 'running' AND pid IN (?, ?) "
+                         "ORDER BY id DESC LIMIT 1", (pid, os.getppid())).fetchone()
         if row:
             db.execute("UPDATE jobs SET pid = ? WHERE id = ?", (pid, row[0]))
             return int(row[0])

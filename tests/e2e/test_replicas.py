@@ -56,10 +56,11 @@ class Profile:
 def profile(tmp_path_factory) -> Iterator[Profile]:
     if nginx_binary() is None:
         services.unavailable("nginx is not installed: run `make nginx-deps`")
-    with services.scratch_databases("trackers", "reports") as databases:
+    with services.scratch_databases("trackers", "reports", "assistant") as databases:
         rasa, actions, nginx = consecutive_free_ports(2), consecutive_free_ports(2), consecutive_free_ports(3)
         env = {"TRACKER_STORE_URL": databases["trackers"], "DATABASE_URL": databases["reports"],
-               "LOCK_STORE_URL": services.REDIS_URL, "RASA_PORT": str(rasa), "ACTIONS_PORT": str(actions)}
+               "ASSISTANT_STORE_URL": databases["assistant"], "LOCK_STORE_URL": services.REDIS_URL,
+               "RASA_PORT": str(rasa), "ACTIONS_PORT": str(actions)}
         command = ("tools.production", "--rasa", "2", "--actions", "2", "--port", str(nginx))
         with running_stack(tmp_path_factory.mktemp("production"), env=env, command=command) as stack:
             public = dataclasses.replace(stack, rasa_port=nginx)
