@@ -1,5 +1,5 @@
 """What the assistant's processes must keep across restarts (the outbox of unsent reports, the
-notifier's deliveries, who follows which report, the messages it did not understand), and the one
+notifier's deliveries, who follows which report, the admins' inbox), and the one
 way their workers share rows: a claim.
 
 A store shared by workers (`Store`) lives in the PostgreSQL database of ASSISTANT_STORE_URL, where

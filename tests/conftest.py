@@ -38,7 +38,7 @@ def trained_model() -> Path:
 
 @pytest.fixture(autouse=True)
 def data_dir(tmp_path, monkeypatch) -> Path:
-    """Every test keeps what it writes (outbox, missed messages, photos) in its own folder,
+    """Every test keeps what it writes (outbox, the admins' inbox, photos) in its own folder,
     never in the project's data/."""
     from bot.settings import get_settings
 
