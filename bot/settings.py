@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping, Optional, Tuple
+from typing import Callable, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +61,8 @@ def _port_or_off(env: Mapping[str, str], name: str, default: int) -> int:
     return 0 if env.get(name, "").strip() == "0" else _port(env, name, default)
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _number(env: Mapping[str, str], name: str, default: float, fits: Callable[[float], bool], what: str) -> float:
+    """The number `name`, `default` when unset; SettingsError unless it `fits` (`what` says how)."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -69,9 +70,13 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise SettingsError(f"{name} must be a positive number of seconds, got {raw!r}")
+    if not (math.isfinite(value) and fits(value)):
+        raise SettingsError(f"{name} must be {what}, got {raw!r}")
     return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    return _number(env, name, default, lambda value: value > 0, "a positive number of seconds")
 
 
 def _choice(env: Mapping[str, str], name: str, choices: Tuple[str, ...]) -> str:
@@ -132,16 +137,7 @@ def _seconds_list(env: Mapping[str, str], name: str, default: Tuple[float, ...])
 
 def _share(env: Mapping[str, str], name: str, default: float) -> float:
     """A number from 0 to 1 (a confidence, a share of examples)."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= 1:
-        raise SettingsError(f"{name} must be a number from 0 to 1, got {raw!r}")
-    return value
+    return _number(env, name, default, lambda value: 0 <= value <= 1, "a number from 0 to 1")
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

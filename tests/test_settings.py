@@ -17,6 +17,10 @@ from tools.supervise import print_welcome
         ({"OUTBOX_RETRY_S": "300,half an hour"}, "OUTBOX_RETRY_S"),
         ({"OUTBOX_RETRY_S": "0"}, "OUTBOX_RETRY_S"),
         ({"GEOCODER": "google"}, "GEOCODER"),
+        ({"INBOX_MIN_CONFIDENCE": "50%"}, "INBOX_MIN_CONFIDENCE must be a number from 0 to 1"),
+        ({"RETRAIN_MARGIN": "1.5"}, "RETRAIN_MARGIN must be a number from 0 to 1"),
+        ({"RASA_REPLICA_URLS": "http://10.0.0.2:5005,10.0.0.3:5005"}, "RASA_REPLICA_URLS"),
+        ({"ADMIN_PORT": "8000"}, "BACKEND_PORT and ADMIN_PORT are both 8000"),
         ({"RASA_PORT": "5oo5"}, "RASA_PORT"),
         ({"BACKEND_PORT": "70000"}, "BACKEND_PORT"),
         ({"ACTIONS_PORT": "5005"}, "RASA_PORT and ACTIONS_PORT are both 5005"),
@@ -62,6 +66,16 @@ def test_a_process_with_a_bad_setting_stops_with_its_name_and_no_traceback(modul
     assert result.returncode != 0
     assert "GEOCODER must be one of offline, nominatim" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_rasa_servers_default_to_the_local_one_and_replicas_to_rasa_url():
+    local = load_settings({"RASA_PORT": "5105"})
+    assert (local.effective_rasa_url, local.effective_rasa_replica_urls) == (
+        "http://127.0.0.1:5105", ("http://127.0.0.1:5105",))
+    balanced = load_settings({"RASA_URL": "http://127.0.0.1:8082/",
+                              "RASA_REPLICA_URLS": "http://10.0.0.2:5005, http://10.0.0.3:5005/"})
+    assert balanced.effective_rasa_url == "http://127.0.0.1:8082"
+    assert balanced.effective_rasa_replica_urls == ("http://10.0.0.2:5005", "http://10.0.0.3:5005")
 
 
 def test_the_banner_names_the_open311_server_actually_used(capsys):
