@@ -1,22 +1,20 @@
 """`python -m backend`: the routing backend alone, on HOST:BACKEND_PORT."""
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
 from aiohttp import web
 
-from bot.settings import DEV_API_KEY, DEV_OPERATOR_KEY, SettingsError, get_settings
+from bot.settings import DEV_API_KEY, DEV_OPERATOR_KEY, SettingsError, start_process
 
 from . import create_app
 from .app import AccessLogger
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = start_process()
     try:
-        settings = get_settings()
         app = create_app(settings)
     except SettingsError as exc:
         sys.exit(f"error: {exc}")

@@ -24,7 +24,7 @@ import yaml
 
 from bot import followed, metrics, outbox, proactive
 from bot.open311_client import BackendRejected, BackendUnavailable, Open311Client
-from bot.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
+from bot.settings import PROJECT_ROOT, Settings, start_process
 
 logger = logging.getLogger(__name__)
 
@@ -206,13 +206,7 @@ async def _main(runner: Runner, settings: Settings) -> None:
 
 def main(runner: Runner = run) -> int:
     """A worker process: `runner` until SIGTERM or SIGINT (also `python -m bot.notifier`'s)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    asyncio.run(_main(runner, settings))
+    asyncio.run(_main(runner, start_process()))
     return 0
 
 

@@ -6,9 +6,11 @@ without touching `os.environ`.
 from __future__ import annotations
 
 import base64
+import logging
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -552,3 +554,14 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return load_settings()
+
+
+def start_process() -> Settings:
+    """What each process's `main` does first: log lines in the project's one format, then the
+    settings; an unusable one ends the process with status 2 and its name, without a traceback."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -24,7 +24,7 @@ from aiohttp.abc import AbstractAccessLogger
 from bot.admin import audit, dashboard, inbox, labels, models, retrain
 from bot.admin.cli import require_job
 from bot.admin.errors import AdminError
-from bot.settings import Settings, SettingsError, get_settings
+from bot.settings import Settings, SettingsError, start_process
 
 logger = logging.getLogger(__name__)
 
@@ -271,9 +271,8 @@ def create_app(settings: Settings) -> web.Application:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = start_process()
     try:
-        settings = get_settings()
         app = create_app(settings)
     except SettingsError as exc:
         sys.exit(f"error: {exc}")

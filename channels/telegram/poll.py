@@ -14,7 +14,7 @@ import sys
 import aiohttp
 from telegram.error import InvalidToken, TelegramError
 
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, start_process
 from channels.telegram.api import (
     ALLOWED_UPDATES,
     SECRET_HEADER,
@@ -72,12 +72,7 @@ async def poll(settings: Settings) -> None:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    settings = start_process()
     reason = settings.telegram_off_reason()
     if reason:
         print(f"Telegram is not configured: {reason}", file=sys.stderr)
