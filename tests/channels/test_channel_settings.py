@@ -73,7 +73,9 @@ def test_a_self_hosted_bot_api_server_is_accepted_with_or_without_the_last_slash
 
 def test_the_poller_stops_with_the_reason(monkeypatch, capsys):
     monkeypatch.setenv("TELEGRAM_API_BASE_URL", "https://api.telegram.org")
-    assert poll.main() == 2
+    with pytest.raises(SystemExit) as stopped:
+        poll.main()
+    assert stopped.value.code == 2
     assert "TELEGRAM_API_BASE_URL must end with /bot" in capsys.readouterr().err
     monkeypatch.delenv("TELEGRAM_API_BASE_URL")
     monkeypatch.delenv("TELEGRAM_TOKEN", raising=False)
