@@ -135,7 +135,7 @@ def turns(tracker: Dict[str, Any]) -> List[Tuple[str, List[str]]]:
     return result
 
 
-@pytest.mark.parametrize("attempt", range(3))
+@pytest.mark.parametrize("attempt", range(5))  # Rasa's own lock store failed about one in three
 def test_two_messages_at_two_replicas_at_once_are_answered_one_after_the_other(profile, attempt):
     for i in range(2):  # a server killed by the test before is loading its model again
         assert wait_until_up(f"{profile.replica_url(i)}/", [], 180), profile.stack.output()
