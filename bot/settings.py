@@ -301,8 +301,8 @@ class Settings:
     # The outbox, the notifier's notices and the followed reports (bot/local_store.py), shared by
     # every host; None: SQLite files under data_dir, one host only
     assistant_store_url: Optional[str] = None
-    # With LOCK_STORE_URL: how long a conversation's lock lasts at most, so how soon a dead Rasa
-    # server's lock is forgotten; longer than a message takes (a backend call: BACKEND_TIMEOUT_S)
+    # With LOCK_STORE_URL: how soon a dead Rasa server's lock on a conversation is forgotten (a
+    # living server renews its ticket while it waits or works: tools/rasa_server.py)
     lock_lifetime_s: int = 15
     actions_timeout_s: float = 60.0  # how long Rasa waits for a custom action
 
