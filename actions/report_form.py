@@ -155,7 +155,8 @@ class ValidateReportForm(FormValidationAction):
         if inferred and inferred[0] != guess:
             # "không phải, là chuyện ống nước": propose what the correction reads as.
             return {"category": None, "category_guess": inferred[0]}
-        if intent == "deny":
+        if intent == "deny" or report.says_no(text):
+            # The same guess again would be the question they just said no to: list them all.
             return {"category": None, "category_guess": None}
         return {"category": None}
 

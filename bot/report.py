@@ -49,6 +49,15 @@ def category_named_in(text: str, names: Mapping[str, str]) -> Optional[str]:
     return None
 
 
+# An answer to "… Đúng không ạ?" that starts by saying no ("không phải, là đèn trang trí", "sai
+# rồi", "ko, ..."), whatever the NLU makes of the rest, which often reads as the complaint again.
+_SAYS_NO = re.compile(r"^(?:(?:khong|ko|k|hong|hok|kg)(?: phai| dung| co)?|sai(?: roi)?|chua dung)\b")
+
+
+def says_no(text: str) -> bool:
+    return bool(_SAYS_NO.match(fold(text)))
+
+
 def category_name(code: Optional[str], names: Mapping[str, str]) -> str:
     return names.get(code or "", "Chưa rõ")
 

@@ -413,6 +413,18 @@ async def test_a_correction_that_reads_as_another_category_is_proposed_instead()
     assert slots["category"] is None and slots["category_guess"] == "cap_thoat_nuoc"
 
 
+async def test_a_no_that_explains_itself_is_a_no_even_when_it_reads_as_the_same_complaint():
+    same = {"entity": "category", "value": "chieu_sang", "start": 0, "end": 36, "extractor": "CategoryClassifier"}
+    base = {"description": COMPLAINT, "category_guess": "chieu_sang"}
+    for typed in ("không phải, là đèn trang trí trên cầu", "ko phai, den trang tri tren cau", "sai rồi, đèn trang trí"):
+        slots, _ = await validate(make_tracker(typed, "report_issue", entities=[same], slots=base,
+                                               requested="category"))
+        assert slots["category"] is None and slots["category_guess"] is None, typed
+    slots, _ = await validate(make_tracker("khói đèn đường chập cháy", "report_issue", entities=[same],
+                                           slots=base, requested="category"))
+    assert slots.get("category_guess", "chieu_sang") == "chieu_sang", "a complaint that does not say no keeps the guess"
+
+
 async def test_ask_category_proposes_the_guess_or_lists_all():
     _, asked = await run_action(actions.ActionAskCategory(), make_tracker(
         COMPLAINT, "report_issue", slots={"description": COMPLAINT, "category_guess": "chieu_sang"},
