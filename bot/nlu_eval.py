@@ -41,11 +41,18 @@ class Answer:
     category: Optional[str]
     got_intent: Optional[str]
     got_category: Optional[str]
+    asked: bool = False  # not taken as an emergency, but asked "is anyone in danger right now?"
 
     @property
-    def correct(self) -> bool:
-        """Right intent, and right category where one is expected."""
-        return self.got_intent == self.intent and (not self.category or self.got_category == self.category)
+    def verdicts(self) -> Tuple[bool, ...]:
+        """Each thing the scores count right or wrong in this answer: the intent; the category,
+        where one is expected; for an emergency, that it got the numbers or the danger question."""
+        verdicts: Tuple[bool, ...] = (self.got_intent == self.intent,)
+        if self.category:
+            verdicts += (self.got_category == self.category,)
+        if self.intent == EMERGENCY:
+            verdicts += (self.got_intent == EMERGENCY or self.asked,)
+        return verdicts
 
 
 @dataclass
@@ -165,7 +172,7 @@ async def score(agent: Agent, examples: List[Example]) -> Scores:
                 scores.errors.append({"text": example.text, "category": example.category, "got": category})
         if intent != example.intent:
             scores.errors.append({"text": example.text, "intent": example.intent, "got": intent})
-        scores.answers.append(Answer(example.text, example.intent, example.category, intent, category))
+        scores.answers.append(Answer(example.text, example.intent, example.category, intent, category, asked))
         expected = {_norm(a) for a in example.addresses}
         found = {_norm(e["value"]) for e in entities if e["entity"] == "address"}
         scores.address_expected += len(expected)

@@ -66,12 +66,16 @@ class AdminClient:
         return await self._call("GET", "/options")
 
     async def label(self, keys: List[str], intent: str, category: Optional[str],
-                    address: Optional[str]) -> Dict[str, Any]:
+                    address: Optional[str], confirm_emergency: bool = False) -> Dict[str, Any]:
         return await self._call("POST", "/inbox/label", body={
-            "keys": keys, "intent": intent, "category": category, "address": address})
+            "keys": keys, "intent": intent, "category": category, "address": address,
+            "confirm_emergency": confirm_emergency})
 
     async def discard(self, keys: List[str]) -> Dict[str, Any]:
         return await self._call("POST", "/inbox/discard", body={"keys": keys})
+
+    async def undo(self, keys: List[str]) -> Dict[str, Any]:
+        return await self._call("POST", "/inbox/undo", body={"keys": keys})
 
     async def retrain(self) -> Dict[str, Any]:
         return await self._call("POST", "/retrain", body={})
@@ -89,6 +93,9 @@ class AdminClient:
 
     async def rollback(self) -> Dict[str, Any]:
         return await self._call("POST", "/rollback", body={})
+
+    async def put_live(self, name: str) -> Dict[str, Any]:
+        return await self._call("POST", f"/models/{quote(name, safe='')}/live", body={})
 
     async def dashboard(self, days: int) -> Dict[str, Any]:
         return await self._call("GET", "/dashboard", query={"days": days})

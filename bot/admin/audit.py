@@ -18,10 +18,14 @@ def require_who(who: Optional[str]) -> str:
     return who.strip()
 
 
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def record(who: str, action: str, detail: Dict[str, Any], db: Optional[sqlite3.Connection] = None) -> None:
     """Adds the decision; inside `db`'s transaction when given, so that the decision and its
     record are kept together or not at all."""
-    row = (datetime.now(timezone.utc).isoformat(timespec="seconds"), require_who(who), action,
+    row = (now(), require_who(who), action,
            json.dumps(detail, ensure_ascii=False, sort_keys=True))
     if db is not None:
         db.execute("INSERT INTO audit (at, who, action, detail) VALUES (?, ?, ?, ?)", row)

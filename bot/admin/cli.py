@@ -50,8 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     label.add_argument("--intent", required=True)
     label.add_argument("--category", help="the category code (required for report_issue)")
     label.add_argument("--address", help="the span of the text that is the address (one key only)")
+    label.add_argument("--confirm-emergency", action="store_true",
+                       help="label otherwise a wording the assistant took for an emergency")
     discard = with_who(sub.add_parser("discard", help="drop groups from the inbox"))
     discard.add_argument("--key", action="append", required=True, help="a group's key (repeat for several)")
+    undo = with_who(sub.add_parser("undo", help="take back the groups' label or discard (the example is removed)"))
+    undo.add_argument("--key", action="append", required=True, help="a group's key (repeat for several)")
     train = with_who(sub.add_parser("retrain", help="train, score against the live model, go live if not worse"))
     train.add_argument("--background", action="store_true", help="start it and return (see `job`)")
     job = sub.add_parser("job", help="a retraining's state (the latest by default)")
@@ -60,6 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     report = sub.add_parser("report", help="a model's scores beside the live model's")
     report.add_argument("name")
     with_who(sub.add_parser("rollback", help="put the previously live model live again"))
+    live = with_who(sub.add_parser("live", help="put a kept model that passed the gate live again"))
+    live.add_argument("name")
     board = sub.add_parser("dashboard", help="messages a day, share understood, top missed")
     board.add_argument("--days", type=int, default=30)
     log = sub.add_parser("audit", help="who did what, newest first")
@@ -78,9 +84,12 @@ def _operate(settings: Settings, args: argparse.Namespace) -> Any:
         inbox.scan(settings)
         return inbox.groups(args.status, args.limit, args.offset)
     if command == "label":
-        return labels.label(settings, args.key, args.intent, args.category, args.address, who)
+        return labels.label(settings, args.key, args.intent, args.category, args.address, who,
+                            args.confirm_emergency)
     if command == "discard":
         return inbox.discard(args.key, who)
+    if command == "undo":
+        return labels.undo(settings, args.key, who)
     if command == "retrain":
         if args.background:
             return retrain.start(settings, who)
@@ -93,6 +102,8 @@ def _operate(settings: Settings, args: argparse.Namespace) -> Any:
         return models.report(settings, args.name)
     if command == "rollback":
         return models.rollback(settings, who)
+    if command == "live":
+        return models.put_live(settings, args.name, who)
     if command == "dashboard":
         return dashboard.dashboard(settings, args.days)
     return audit.entries(args.limit)

@@ -1,10 +1,12 @@
 """The admins' small dashboard: per day (Huế's time) the citizens' messages, the share of typed
 ones the assistant understood, the fallback rate and the reports filed per channel, read from the
-tracker store; and the wordings it missed most, from the inbox.
+tracker store; and the wordings it missed most that are still waiting in the inbox (those labelled
+or thrown away are dealt with).
 
-A typed message is understood when its intent is neither the fallback nor out of scope, is at least
-INBOX_MIN_CONFIDENCE sure and no fallback action answered it. Buttons, pins and photos count as
-messages, not in the shares (they are understood by construction). A report counts when the
+A typed message is understood when the inbox would not take it: its intent is neither the fallback
+nor out of scope, it is at least INBOX_MIN_CONFIDENCE sure, a complaint's category was found, and
+no fallback action answered it; or it was a button's word typed at its question. Buttons, pins and
+photos count as messages, not in the shares (they are understood by construction). A report counts when the
 assistant said it was sent or queued for sending.
 """
 from __future__ import annotations
@@ -48,11 +50,13 @@ def dashboard(settings: Settings, days: int = 30) -> Dict[str, Any]:
     with inbox.tracker_events(settings) as opened:
         if opened is not None:
             _, connection = opened
+            plain = inbox.plain_requests(settings)
             rows = connection.execute(sql(
                 "SELECT sender_id, type_name, timestamp, action_name, data FROM events "
                 "WHERE timestamp >= :since AND type_name IN ('user', 'action', 'bot') ORDER BY id"), {"since": since})
             last_typed: Dict[str, Any] = {}  # sender -> their last typed message's day, until answered
             channel: Dict[str, str] = {}
+            buttons: Dict[str, List[Dict[str, Any]]] = {}  # sender -> the buttons of the question asked
             for row in rows:
                 day_name = datetime.fromtimestamp(row.timestamp, VN_TZ).date().isoformat()
                 day = by_day[day_name]
@@ -64,8 +68,10 @@ def dashboard(settings: Settings, days: int = 30) -> Dict[str, Any]:
                     channel[row.sender_id] = ((event.get("metadata") or {}).get("channel")
                                               or event.get("input_channel") or "unknown")
                     last_typed.pop(row.sender_id, None)
+                    shown = buttons.pop(row.sender_id, [])
                     if inbox.citizen_wording(event):
-                        reason = inbox.unsure_reason(event.get("parse_data") or {}, settings.inbox_min_confidence)
+                        reason = None if inbox.button_word(event, shown) else inbox.unsure_reason(
+                            event.get("parse_data") or {}, settings.inbox_min_confidence, plain)
                         day["typed"] += 1
                         day["fallback"] += reason == "fallback"
                         day["understood"] += reason is None
@@ -76,7 +82,9 @@ def dashboard(settings: Settings, days: int = 30) -> Dict[str, Any]:
                         by_day[answered[0]]["fallback"] += 1
                         by_day[answered[0]]["understood"] -= answered[1] is None
                 elif row.type_name == "bot":
-                    response = (json.loads(row.data or "{}").get("metadata") or {}).get("utter_action")
+                    said = json.loads(row.data or "{}")
+                    buttons[row.sender_id] = (said.get("data") or {}).get("buttons") or buttons.get(row.sender_id, [])
+                    response = (said.get("metadata") or {}).get("utter_action")
                     if response in REPORTED:
                         day["reports"][channel.get(row.sender_id, "unknown")] += 1
     dates = [(first + timedelta(days=n)).isoformat() for n in range(days)]
@@ -89,12 +97,12 @@ def dashboard(settings: Settings, days: int = 30) -> Dict[str, Any]:
 
 
 def _top_missed(settings: Settings, since: float) -> List[Dict[str, Any]]:
-    """The wordings the inbox received most in the period, those thrown away left out."""
+    """The open groups that received most messages in the period (what the inbox link shows)."""
     inbox.scan(settings)
     seen_since = datetime.fromtimestamp(since, timezone.utc).isoformat(timespec="seconds")
     with closing(store.connect()) as db:
         rows = db.execute(
-            "SELECT key, text, COUNT(DISTINCT source) AS n FROM inbox WHERE status != 'discarded' AND seen_at >= ? "
+            "SELECT key, text, COUNT(DISTINCT source) AS n FROM inbox WHERE status = 'open' AND seen_at >= ? "
             "GROUP BY key, text", (seen_since,)).fetchall()
     by_key: Dict[str, Counter] = defaultdict(Counter)
     for key, text, count in rows:

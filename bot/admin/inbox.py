@@ -3,13 +3,21 @@ read from Rasa's tracker store and grouped by wording.
 
 A message comes in for one of these reasons: the fallback (intent `nlu_fallback`, or
 `action_fallback` ran after it), `out_of_scope`, an intent or an inferred category less sure than
-INBOX_MIN_CONFIDENCE (`low_intent`, `low_category`), or the citizen corrected the assistant: picked
+INBOX_MIN_CONFIDENCE (`low_intent`, `low_category`), a complaint whose category could not be
+inferred (`no_category`: the citizen was asked to describe it again; asking to report, "tôi muốn
+phản ánh", is understood when the training data has it), or the citizen corrected the assistant: picked
 another category than the one proposed or said "không phải" to it (`corrected_category`, the
 message that proposed it, with the category they chose as `hint`), said the place understood was
 wrong (`corrected_place`, with the address they typed next), or said "không phải" to an answer
 that asked nothing (`denied`: the message before was misunderstood). Kept with the assistant's best
 guesses, what it said just before, the channel and the time; never who sent it. Button payloads,
-photos and pins are not wording to learn from.
+photos and pins are not wording to learn from, nor a button's word typed at its question ("gửi" at
+the summary: it worked as the button, bot/report.py typed_button).
+
+Each group's last decision (`decisions`) stays with it: a new message of a discarded wording joins
+it there, one of a labelled wording joins the labelled group unless it was still answered otherwise
+than its label (another intent, the fallback, or for a complaint another category): only then does
+it come back to the open inbox.
 
 `scan` reads the tracker store incrementally (a cursor per store, a small overlap for rows that
 other Rasa servers committed late, and a unique (message, reason) so reading twice adds nothing).
@@ -24,7 +32,7 @@ import sqlite3
 from collections import Counter, defaultdict
 from contextlib import closing, contextmanager
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from sqlalchemy import create_engine
 from sqlalchemy import text as sql
@@ -33,11 +41,13 @@ from sqlalchemy.engine import Connection, make_url
 from bot.admin import audit, store
 from bot.admin.errors import AdminError
 from bot.messages import SEND_PHOTO, SHARE_CONTACT, SHARE_LOCATION
+from bot.report import typed_button
 from bot.settings import Settings
 from bot.text import fold
 
-REASONS = ("fallback", "out_of_scope", "low_intent", "low_category", "corrected_category",
+REASONS = ("fallback", "out_of_scope", "low_intent", "low_category", "no_category", "corrected_category",
            "corrected_place", "denied")
+REPORT = "report_issue"
 # Intents a channel sends with data (a pin, a photo, a phone number): nothing typed to learn from.
 CHANNEL_INTENTS = frozenset(payload.lstrip("/") for payload in (SHARE_LOCATION, SEND_PHOTO, SHARE_CONTACT))
 BATCH = 2000
@@ -137,8 +147,18 @@ def citizen_wording(event: Dict[str, Any]) -> bool:
     return from_citizen(event) and bool(key_of(text)) and not text.startswith("/") and intent not in CHANNEL_INTENTS
 
 
-def unsure_reason(parse_data: Dict[str, Any], min_confidence: float) -> Optional[str]:
-    """Why a typed message belongs in the inbox on its own, if it does."""
+def plain_requests(settings: Settings) -> FrozenSet[str]:
+    """The keys of the training data's complaints without a category: asking to report ("tôi muốn
+    phản ánh"), rightly answered by asking what the problem is."""
+    from bot.admin import labels  # here, not above: labels builds on this module
+
+    return frozenset(key_of(text) for block in labels.training_blocks(settings)
+                     if block.intent == REPORT and block.category is None for text in block.examples)
+
+
+def unsure_reason(parse_data: Dict[str, Any], min_confidence: float,
+                  plain: FrozenSet[str] = frozenset()) -> Optional[str]:
+    """Why a typed message belongs in the inbox on its own, if it does (`plain`: plain_requests)."""
     intent = parse_data.get("intent") or {}
     if intent.get("name") == "nlu_fallback":
         return "fallback"
@@ -150,7 +170,14 @@ def unsure_reason(parse_data: Dict[str, Any], min_confidence: float) -> Optional
     confidence = _confidence(category) if category else None
     if confidence is not None and confidence < min_confidence:
         return "low_category"
+    if category is None and intent.get("name") == REPORT and key_of(parse_data.get("text") or "") not in plain:
+        return "no_category"
     return None
+
+
+def button_word(event: Dict[str, Any], buttons: Sequence[Dict[str, Any]]) -> bool:
+    """A button's word typed at the question that showed it: it worked as the button."""
+    return bool(buttons) and typed_button(event.get("text") or "", buttons) is not None
 
 
 Found = Tuple[Dict[str, Any], str, Optional[Dict[str, Any]]]  # message, reason, hint
@@ -159,8 +186,9 @@ Found = Tuple[Dict[str, Any], str, Optional[Dict[str, Any]]]  # message, reason,
 class _Conversation:
     """Walks one conversation's events in order and says which messages go to the inbox."""
 
-    def __init__(self, min_confidence: float, fresh_after: int) -> None:
+    def __init__(self, min_confidence: float, fresh_after: int, plain: FrozenSet[str]) -> None:
         self.min_confidence = min_confidence
+        self.plain = plain
         self.fresh_after = fresh_after  # only what an event after this id shows is reported
         self.found: List[Found] = []
         self._new_session()
@@ -172,6 +200,7 @@ class _Conversation:
         self.last_user: Optional[Dict[str, Any]] = None
         self.guess: Optional[str] = None  # slot category_guess
         self.question: Optional[str] = None  # what the assistant's last turn asked
+        self.buttons: List[Dict[str, Any]] = []  # the buttons it showed
         self.proposal: Optional[Tuple[Dict[str, Any], Optional[str]]] = None  # message, category proposed
         self.place_asked: Optional[Dict[str, Any]] = None  # message whose place was asked to confirm
         self.place_denied: Optional[Dict[str, Any]] = None
@@ -201,6 +230,7 @@ class _Conversation:
         response = (event.get("metadata") or {}).get("utter_action") or ""
         buttons = (event.get("data") or {}).get("buttons") or []
         text = event.get("text") or ""
+        self.buttons = buttons or self.buttons
         if response == "utter_ask_category_guess":
             self.question = "category"
             proposed = self._last_typed_with("category") or self.last_typed
@@ -228,6 +258,7 @@ class _Conversation:
         parse_data = event.get("parse_data") or {}
         intent = (parse_data.get("intent") or {}).get("name")
         question, self.question = self.question, None
+        buttons, self.buttons = self.buttons, []
         self.channel = (event.get("metadata") or {}).get("channel") or event.get("input_channel") or self.channel
         message = self._message(event, parse_data) if citizen_wording(event) else None
         if intent == "deny":
@@ -243,7 +274,8 @@ class _Conversation:
             self._found(event, self.place_denied, "corrected_place", {"address": message["_entities"]["address"]})
             self.place_denied = None
         if message:
-            reason = unsure_reason(parse_data, self.min_confidence)
+            reason = None if button_word(event, buttons) else unsure_reason(parse_data, self.min_confidence,
+                                                                            self.plain)
             if reason:
                 self._found(event, message, reason)
             self.last_typed = message
@@ -253,14 +285,15 @@ class _Conversation:
         text = _mask(" ".join(event["text"].split())) or ""
         return {"source": f"{event['_id']}:{event['_at']!r}", "text": text, "key": key_of(text),
                 "guess": _guess(parse_data), "previous": self.previous, "channel": self.channel,
-                "seen_at": _iso(event["_at"]),
+                "seen_at": _iso(event["_at"]), "answered": (parse_data.get("intent") or {}).get("name"),
                 "_entities": {e.get("entity"): e.get("value") for e in parse_data.get("entities") or []}}
 
 
 COLUMNS = "id, sender_id, type_name, timestamp, data"
 
 
-def _found_in(connection: Connection, events: Sequence[Any], fresh_after: int, min_confidence: float) -> List[Found]:
+def _found_in(connection: Connection, events: Sequence[Any], fresh_after: int, min_confidence: float,
+              plain: FrozenSet[str]) -> List[Found]:
     by_sender: Dict[str, List[Any]] = defaultdict(list)
     for row in events:
         by_sender[row.sender_id].append(row)
@@ -269,21 +302,34 @@ def _found_in(connection: Connection, events: Sequence[Any], fresh_after: int, m
         earlier = connection.execute(
             sql(f"SELECT {COLUMNS} FROM events WHERE sender_id = :sender AND id <= :before "
                 "ORDER BY id DESC LIMIT :n"), {"sender": sender, "before": fresh_after, "n": CONTEXT}).fetchall()
-        conversation = _Conversation(min_confidence, fresh_after)
+        conversation = _Conversation(min_confidence, fresh_after, plain)
         for row in list(reversed(earlier)) + rows:
             conversation.read(_event(row))
         found += conversation.found
     return found
 
 
+def _answered_otherwise(message: Dict[str, Any], reason: str, intent: str, category: Optional[str]) -> bool:
+    """Whether the assistant answered `message` otherwise than its group's label says."""
+    if reason == "fallback" or message["answered"] != intent:
+        return True
+    return intent == REPORT and message["guess"]["category"] != category
+
+
+def _status(db: sqlite3.Connection, message: Dict[str, Any], reason: str) -> str:
+    decisions = {status: (intent, category) for status, intent, category in db.execute(
+        "SELECT status, intent, category FROM decisions WHERE key = ?", (message["key"],))}
+    if "discarded" in decisions:
+        return "discarded"  # what an admin threw away stays away
+    if "labelled" in decisions and not _answered_otherwise(message, reason, *decisions["labelled"]):
+        return "labelled"
+    return "open"
+
+
 def _store(db: sqlite3.Connection, found: Iterable[Found]) -> int:
     added = 0
     for message, reason, hint in found:
-        last = db.execute("SELECT status FROM inbox WHERE key = ? ORDER BY id DESC LIMIT 1",
-                          (message["key"],)).fetchone()
-        # What an admin threw away stays away; a wording labelled already comes back if it is
-        # still misunderstood.
-        status = "discarded" if last and last[0] == "discarded" else "open"
+        status = _status(db, message, reason)
         hint_json = json.dumps(hint, ensure_ascii=False) if hint else None
         added += db.execute(
             "INSERT OR IGNORE INTO inbox (source, reason, key, text, guess, hint, previous, channel, seen_at, status) "
@@ -303,6 +349,7 @@ def scan(settings: Settings) -> int:
         if opened is None:
             return 0
         name, connection = opened
+        plain = plain_requests(settings)
         row = db.execute("SELECT last_event_id FROM scan_cursor WHERE store = ?", (name,)).fetchone()
         cursor = row[0] if row else 0
         if (connection.execute(sql("SELECT MAX(id) FROM events")).scalar() or 0) < cursor:
@@ -313,7 +360,7 @@ def scan(settings: Settings) -> int:
                                         {"after": after, "n": BATCH}).fetchall()
             if not events:
                 break
-            found = _found_in(connection, events, after, settings.inbox_min_confidence)
+            found = _found_in(connection, events, after, settings.inbox_min_confidence, plain)
             after = max(events[-1].id, cursor)
             with db:
                 db.execute("BEGIN IMMEDIATE")
@@ -336,7 +383,7 @@ def representative(variants: Counter) -> str:
     return max(variants, key=lambda text: (variants[text], sum(not c.isascii() for c in text)))
 
 
-def _group(key: str, rows: List[sqlite3.Row]) -> Dict[str, Any]:
+def _group(key: str, rows: List[sqlite3.Row], decision: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     messages = {row["source"]: row for row in rows}  # one message, however many reasons
     variants = Counter(row["text"] for row in messages.values())
     latest = max(rows, key=lambda row: (row["seen_at"], row["id"]))
@@ -347,7 +394,7 @@ def _group(key: str, rows: List[sqlite3.Row]) -> Dict[str, Any]:
         "guess": json.loads(latest["guess"]), "hint": json.loads(hints.most_common(1)[0][0]) if hints else None,
         "previous": latest["previous"],
         "channels": dict(Counter(row["channel"] or "unknown" for row in messages.values())),
-        "last_seen": latest["seen_at"],
+        "last_seen": latest["seen_at"], "decision": decision,
     }
 
 
@@ -364,10 +411,46 @@ def groups(status: str = "open", limit: int = 100, offset: int = 0) -> Dict[str,
     if status not in store.STATUSES:
         raise AdminError(f"Trạng thái không hợp lệ: {status!r} (chọn {', '.join(store.STATUSES)}).")
     with closing(store.connect()) as db:
-        found = [_group(key, rows) for key, rows in _rows(db, "status = ?", (status,)).items()]
+        by_key = _rows(db, "status = ?", (status,))
+        decided = _decisions(db, list(by_key), status) if status != "open" else {}
+        found = [_group(key, rows, decided.get(key)) for key, rows in by_key.items()]
     found.sort(key=lambda group: (-group["count"], _newest_first(group["last_seen"])))
     return {"groups": found[max(offset, 0):max(offset, 0) + max(limit, 0)], "total_groups": len(found),
             "total_messages": sum(group["count"] for group in found)}
+
+
+def _decisions(db: sqlite3.Connection, keys: List[str], status: str) -> Dict[str, Dict[str, Any]]:
+    decided: Dict[str, Dict[str, Any]] = {}
+    for start in range(0, len(keys), 500):  # SQLite's limit on parameters
+        chunk = keys[start:start + 500]
+        rows = db.execute(f"SELECT key, intent, category, address, by, at FROM decisions "
+                          f"WHERE status = ? AND key IN ({', '.join('?' for _ in chunk)})", [status, *chunk])
+        decided.update({key: {"intent": intent, "category": category, "address": address, "by": by, "at": at}
+                        for key, intent, category, address, by, at in rows})
+    return decided
+
+
+def decide(db: sqlite3.Connection, key: str, status: str, who: str, intent: Optional[str] = None,
+           category: Optional[str] = None, address: Optional[str] = None,
+           written: Optional[Tuple[str, str]] = None) -> None:
+    """Keeps the group's decision (replacing an earlier one of that status): what the admin chose
+    and, for a label, the file and the exact line it appended."""
+    file, line = written or (None, None)
+    db.execute("INSERT OR REPLACE INTO decisions (key, status, intent, category, address, by, at, file, line) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               (key, status, intent, category, address, audit.require_who(who), audit.now(), file, line))
+
+
+def written_line(db: sqlite3.Connection, key: str) -> Optional[Tuple[str, str]]:
+    """The file and the exact line the group's label appended, if it did."""
+    row = db.execute("SELECT file, line FROM decisions WHERE key = ? AND status = 'labelled' AND line IS NOT NULL",
+                     (key,)).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def forget_decisions(db: sqlite3.Connection, key: str, status: Optional[str] = None) -> None:
+    """Forgets the group's decisions (of `status` only, when given)."""
+    db.execute("DELETE FROM decisions WHERE key = ? AND status = coalesce(?, status)", (key, status))
 
 
 def _newest_first(iso: str) -> float:
@@ -386,6 +469,11 @@ def open_groups(db: sqlite3.Connection, keys: Any) -> Dict[str, Dict[str, Any]]:
     return {key: _group(key, by_key[key]) for key in keys}
 
 
+def texts(chosen: Dict[str, Dict[str, Any]]) -> List[str]:
+    """The groups as citizens wrote them, for the audit log (their keys have no marks)."""
+    return [group["text"] for group in chosen.values()]
+
+
 def set_status(db: sqlite3.Connection, keys: Iterable[str], status: str, among: Tuple[str, ...] = ("open",)) -> int:
     """Moves the messages of `keys` that are in a status `among` to `status`; how many groups had any."""
     placeholders = ", ".join("?" for _ in among)
@@ -400,5 +488,8 @@ def discard(keys: Optional[List[str]], who: str) -> Dict[str, int]:
         db.execute("BEGIN IMMEDIATE")
         chosen = open_groups(db, keys)
         discarded = set_status(db, chosen, "discarded")
-        audit.record(who, "discard", {"keys": list(chosen), "discarded": discarded}, db)
+        for key in chosen:
+            if db.execute("SELECT 1 FROM inbox WHERE key = ? AND status = 'discarded'", (key,)).fetchone():
+                decide(db, key, "discarded", who)
+        audit.record(who, "discard", {"texts": texts(chosen), "discarded": discarded}, db)
     return {"discarded": discarded}

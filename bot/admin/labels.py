@@ -7,7 +7,12 @@ holds its label: `report_issue` of category C goes to `nlu_report_C.yml`, into t
 first). The files are edited as text, never loaded and dumped again, so every line but the added
 ones stays byte for byte (comments, order, quoting: what a reviewer reads in the diff). Rules of
 nlu/README.md kept: a wording already in the data under the same label is not added twice, and
-one that is there under another label, or in the held-out set, is refused.
+one that is there under another label, or in the held-out set, is refused. A wording the
+assistant took for an emergency (it gave the emergency numbers) is labelled otherwise only when the
+admin confirms it: the next model would stop giving them.
+
+`undo` takes a decision back: the line the label appended (kept in the store exactly as written)
+is removed and nothing else, so the file is byte for byte what it was; the groups are open again.
 """
 from __future__ import annotations
 
@@ -15,11 +20,12 @@ import fcntl
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import yaml
 
@@ -30,7 +36,8 @@ from bot.settings import Settings
 
 DATA = Path("nlu") / "data"
 HELDOUT = Path("nlu") / "heldout"
-REPORT = "report_issue"
+REPORT = inbox.REPORT
+EMERGENCY = "emergency"
 _TOP_INTENT = re.compile(r"^- intent:\s*(\S+)\s*$")
 _CATEGORY = re.compile(r"^\s+category:\s*(\S+)\s*$")
 _EXAMPLES = re.compile(r"^\s+examples:\s*\|")
@@ -77,6 +84,11 @@ def _lines(path: Path) -> List[str]:
 
 def _label_files(folder: Path) -> Dict[Path, List[Block]]:
     return {path: _blocks(_lines(path)) for path in sorted(folder.glob("*.yml"))}
+
+
+def training_blocks(settings: Settings) -> List[Block]:
+    """Every intent block of the training data (`TRAINING_DIR/nlu/data`)."""
+    return [block for blocks in _label_files(settings.training_dir / DATA).values() for block in blocks]
 
 
 def options(settings: Settings) -> Dict[str, Any]:
@@ -133,12 +145,19 @@ def _check(settings: Settings, files: Dict[Path, List[Block]], heldout: Dict[Pat
     return True
 
 
-def _append(path: Path, intent: str, category: Optional[str], examples: List[str]) -> None:
+def _append(path: Path, intent: str, category: Optional[str], examples: List[str]) -> List[str]:
+    """Appends the examples at the end of the block; the lines written, in order."""
     lines = _lines(path)
     block = [b for b in _blocks(lines) if b.intent == intent and b.category == category][-1]
     if not lines[block.last_line].endswith("\n"):
         lines[block.last_line] += "\n"
-    lines[block.last_line + 1:block.last_line + 1] = [f"{block.indent}- {example}\n" for example in examples]
+    added = [f"{block.indent}- {example}\n" for example in examples]
+    lines[block.last_line + 1:block.last_line + 1] = added
+    _write(path, lines)
+    return added
+
+
+def _write(path: Path, lines: List[str]) -> None:
     # A reader (a training under way) sees the old file or the new one, never half of it.
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -177,8 +196,24 @@ def _validate(settings: Settings, keys: List[str], intent: Optional[str], catego
     return intent
 
 
+def _emergency_guard(chosen: Dict[str, Dict[str, Any]], intent: str) -> None:
+    for group in chosen.values():
+        if group["guess"]["intent"] == EMERGENCY and intent != EMERGENCY:
+            raise AdminError(f"Trợ lý đã hiểu “{group['text']}” là tình huống khẩn cấp (emergency) và đã đưa "
+                             f"các số khẩn cấp. Gán nhãn “{intent}” sẽ dạy nó không đưa nữa: hãy xác nhận nếu "
+                             "chắc chắn đây không phải tình huống khẩn cấp.", 409)
+
+
+def _kept_line(db: sqlite3.Connection, key: str, intent: str, category: Optional[str]) -> Optional[Tuple[str, str]]:
+    """The line an earlier identical label of the group appended: labelled again (a double click, a
+    wording that came back), it is still the one an undo removes."""
+    row = db.execute("SELECT file, line FROM decisions WHERE key = ? AND status = 'labelled' AND intent = ? "
+                     "AND category IS ? AND line IS NOT NULL", (key, intent, category)).fetchone()
+    return (row[0], row[1]) if row else None
+
+
 def label(settings: Settings, keys: Optional[List[str]], intent: Optional[str], category: Optional[str],
-          address: Optional[str], who: str) -> Dict[str, Any]:
+          address: Optional[str], who: str, confirm_emergency: bool = False) -> Dict[str, Any]:
     """Writes one example per group into the training data and marks the groups labelled."""
     category = category or None
     address = address if address and address.strip() else None
@@ -187,19 +222,65 @@ def label(settings: Settings, keys: Optional[List[str]], intent: Optional[str], 
     intent = _validate(settings, chosen_keys, intent, category, address)
     with _one_labeller(settings), closing(store.connect()) as db:
         chosen = inbox.open_groups(db, chosen_keys)
+        if not confirm_emergency:
+            _emergency_guard(chosen, intent)
         files = _label_files(settings.training_dir / DATA)
         heldout = _label_files(settings.training_dir / HELDOUT)
         target = _target(settings, files, intent, category)
-        examples = [_example(group["text"], address) for group in chosen.values()]
+        file = str(target.relative_to(settings.training_dir))
+        examples = {key: _example(group["text"], address) for key, group in chosen.items()}
         # Every group checked, then one write: a refusal or a failure leaves the file as it was.
-        examples = [example for example in examples if _check(settings, files, heldout, example, intent, category)]
-        if examples:
-            _append(target, intent, category, examples)
-        written = [{"file": str(target.relative_to(settings.training_dir)), "text": example} for example in examples]
+        examples = {key: example for key, example in examples.items()
+                    if _check(settings, files, heldout, example, intent, category)}
+        appended = _append(target, intent, category, list(examples.values())) if examples else []
+        lines = dict(zip(examples, appended, strict=True))
+        written = [{"file": file, "text": example} for example in examples.values()]
         with db:
             db.execute("BEGIN IMMEDIATE")
+            for key in chosen:
+                line = (file, lines[key]) if key in lines else _kept_line(db, key, intent, category)
+                inbox.decide(db, key, "labelled", who, intent, category, address, line)
+                inbox.forget_decisions(db, key, "discarded")
             # A group thrown away and labelled after all is labelled.
             inbox.set_status(db, chosen, "labelled", among=("open", "discarded"))
-            audit.record(who, "label", {"keys": list(chosen), "intent": intent, "category": category,
+            audit.record(who, "label", {"texts": inbox.texts(chosen), "intent": intent, "category": category,
                                         "address": address, "written": written}, db)
     return {"labelled": len(chosen), "written": written}
+
+
+def undo(settings: Settings, keys: Optional[List[str]], who: str) -> Dict[str, Any]:
+    """Takes the groups' decisions back: the lines their labels appended are removed (that line
+    only; one no longer in its file is reported `missing`), the groups are open again."""
+    chosen_keys = inbox.require_keys(keys)
+    audit.require_who(who)
+    with _one_labeller(settings), closing(store.connect()) as db:
+        chosen = inbox.open_groups(db, chosen_keys)
+        by_file: Dict[str, List[str]] = {}
+        for key in chosen:
+            written = inbox.written_line(db, key)
+            if written:
+                by_file.setdefault(written[0], []).append(written[1])
+        removed: List[Dict[str, str]] = []
+        missing: List[Dict[str, str]] = []
+        for file, wanted in by_file.items():
+            path = settings.training_dir / file
+            lines = _lines(path) if path.is_file() else []
+            before = len(lines)
+            for line in wanted:
+                entry = {"file": file, "text": line.strip()[len("- "):]}
+                if line in lines:
+                    # The last one: the label appended it after whatever was there.
+                    del lines[len(lines) - 1 - lines[::-1].index(line)]
+                    removed.append(entry)
+                else:
+                    missing.append(entry)
+            if len(lines) != before:
+                _write(path, lines)
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            reopened = inbox.set_status(db, chosen, "open", among=("labelled", "discarded"))
+            for key in chosen:
+                inbox.forget_decisions(db, key)
+            audit.record(who, "undo", {"texts": inbox.texts(chosen), "reopened": reopened, "removed": removed,
+                                       "missing": missing}, db)
+    return {"reopened": reopened, "removed": removed, "missing": missing}

@@ -1,5 +1,5 @@
 """The trained models: which one is live, the history of every model with its scores and its
-decision, putting one live in every Rasa server, rolling back.
+decision, putting one live in every Rasa server, rolling back, putting a kept one live again.
 
 Files: every model that was ever live sits in MODELS_DIR; a candidate is trained into
 MODELS_DIR/candidates/ and moved beside them only when it goes live, so a refused one is never
@@ -14,6 +14,10 @@ lock store, and the tracker store is the same database, so a message in flight f
 old model and a conversation half-way through a form goes on with the new one. A server that cannot
 load it keeps its model, the others are put back to the one that was live, LIVE does not change,
 and the error names the server.
+
+Model files and LIVE are made readable by everyone (0644) whatever the umask of the process that
+wrote them (the admin service keeps its inbox to itself with umask 077): they hold no personal
+data, and a Rasa server may run as another user.
 """
 from __future__ import annotations
 
@@ -45,6 +49,8 @@ PREFIX = "hue-phan-anh"
 SUFFIX = ".tar.gz"
 KEEP = 10  # model files kept; the live one and the one a rollback would bring back always are
 LOAD_TIMEOUT_S = 300  # a Rasa server loads a model in seconds; a busy one may take a minute
+SHARED_MODE = 0o644
+PASSED = ("live", "previous", "rolled_back")  # decisions of a model that passed the gate once
 
 FILENAME = "models.sqlite3"
 SCHEMA = (
@@ -56,6 +62,8 @@ SCHEMA = (
 
 NO_PREVIOUS = "Không có mô hình nào trước đó để quay lại."
 UNKNOWN_MODEL = "Không có mô hình này."
+REFUSED_MODEL = "Mô hình này không qua được bước kiểm tra khi huấn luyện nên không thể đưa vào sử dụng."
+FILE_GONE = "Tệp của mô hình này đã bị xóa (chỉ giữ lại {keep} mô hình gần nhất) nên không thể đưa vào sử dụng."
 SWITCHING = "Đang nạp một mô hình khác vào máy chủ Rasa; vui lòng thử lại sau ít phút."
 TRAINED_BY_DEVELOPER = "Huấn luyện bằng `make train`."
 WAS_LIVE = "Đang chạy trước khi có lịch sử mô hình."
@@ -93,6 +101,7 @@ def _write_live(settings: Settings, model: Path) -> None:
         out.write(model.name + "\n")
         out.flush()
         os.fsync(out.fileno())
+    os.chmod(temporary, SHARED_MODE)
     os.replace(temporary, pointer)  # a reader sees the old name or the new one, never half
 
 
@@ -123,6 +132,7 @@ def train_live(settings: Settings) -> Path:
     name = new_name(settings)
     subprocess.run(training_command(settings, settings.models_dir, name), cwd=PROJECT_ROOT, check=True)
     model = settings.models_dir / name
+    os.chmod(model, SHARED_MODE)
     with switching(settings):
         record(settings, name, trained_by="make train", decision="live", reason=TRAINED_BY_DEVELOPER)
         _mark_live(settings, model, current)
@@ -232,9 +242,33 @@ def rollback(settings: Settings, who: str) -> Dict[str, Any]:
     return {"live": target.name, "previous": current.name}
 
 
+def put_live(settings: Settings, name: str, who: str) -> Dict[str, Any]:
+    """Puts a kept model that passed the gate once (live, previous or rolled back) live again in
+    every Rasa server and LIVE, as a rollback does: after a rollback, one action brings forward
+    the model rolled back from. AdminError 404 for an unknown name, 409 for a refused model or
+    one whose file was deleted."""
+    with switching(settings):
+        with closing(connect(settings)) as db:
+            row = db.execute("SELECT decision FROM models WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise AdminError(UNKNOWN_MODEL, 404)
+        if row[0] not in PASSED:
+            raise AdminError(REFUSED_MODEL, 409)
+        model = settings.models_dir / name
+        if not model.is_file():
+            raise AdminError(FILE_GONE.format(keep=KEEP), 409)
+        current = live_model(settings)
+        _load_or_restore(settings, model, current)
+        _mark_live(settings, model, current)
+    previous = current.name if current else None
+    audit.record(who, "model_live", {"model": name, "previous": previous})
+    return {"live": name, "previous": previous}
+
+
 def _load_or_restore(settings: Settings, model: Path, previous: Optional[Path]) -> None:
     """Loads `model` into every Rasa server; if one fails, those that had loaded it get
     `previous` back, and AdminError names the failures."""
+    os.chmod(model, SHARED_MODE)
     loaded: List[str] = []
     for url in settings.effective_rasa_replica_urls:
         error = load_into(settings, url, model)

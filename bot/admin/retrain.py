@@ -23,12 +23,16 @@ import time
 from contextlib import closing
 from dataclasses import astuple
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from bot import local_store
 from bot.admin import audit, models
 from bot.admin.errors import AdminError
+from bot.danger import EMERGENCY_INTENT as EMERGENCY
 from bot.settings import PROJECT_ROOT, Settings
+
+if TYPE_CHECKING:  # Rasa's heavy imports only in the process that scores
+    from bot.nlu_eval import Answer, Scores
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +69,15 @@ TRAINING_FAILED = "Huấn luyện thất bại (rasa train trả về mã {code}
 NO_HELDOUT = "Không có tập kiểm tra (nlu/heldout/*.yml) để chấm điểm mô hình."
 FAILED = "Huấn luyện thất bại: {error}"
 UNEXPECTED = "lỗi không mong đợi, xem nhật ký của dịch vụ quản trị"
+
+# The gate's figures, named as the console's pages name them. The accuracies may drop by
+# RETRAIN_MARGIN; the emergency figures never drop: a missed emergency costs more than any accuracy
+# gained, and one that is neither given the numbers nor asked "is anyone in danger right now?"
+# (bot/danger.py) goes on as an ordinary report.
+ACCURACIES = {"intent_accuracy": "độ chính xác ý định", "category_accuracy": "độ chính xác loại phản ánh"}
+NEVER_LOWER = {"emergency_recall": "nhận ra tin khẩn cấp",
+               "emergency_recall_with_question": "nhận ra tin khẩn cấp hoặc hỏi lại có ai gặp nguy hiểm"}
+GATED = (*ACCURACIES, *NEVER_LOWER)
 
 
 def _connect(settings: Settings) -> sqlite3.Connection:
@@ -222,7 +235,7 @@ def _run(settings: Settings, who: str, tracker: _Tracker, db: sqlite3.Connection
     before = None
     if live is not None:
         before = models.scored(settings, live.name, digest)
-        if before is None:
+        if before is None or not set(GATED) <= before[0].keys():  # kept before the gate looked at it
             before = _score(live, heldout)
             models.keep_scored(settings, live, digest, *before)
     go, reason = decide(scores, before[0] if before else None, settings.retrain_margin)
@@ -292,41 +305,53 @@ def _digest(heldout: List[Path]) -> str:
 
 def _score(model: Path, heldout: List[Path]) -> Tuple[Dict[str, Any], List[AnswerRow]]:
     """The model's scores on the held-out set, and its answer to each example (JSON-able)."""
-    from bot.nlu_eval import evaluate  # Rasa's heavy imports, only in the process that scores
+    from bot.nlu_eval import evaluate
 
     scores = evaluate(model, heldout)
-    summary = {"intent_accuracy": round(scores.intent_accuracy, 4),
-               "category_accuracy": round(scores.category_accuracy, 4),
-               "emergency_recall": round(scores.emergency_recall, 4), "examples": scores.examples}
-    return summary, [list(astuple(answer)) for answer in scores.answers]
+    return summary(scores), [list(astuple(answer)) for answer in scores.answers]
+
+
+def summary(scores: Scores) -> Dict[str, Any]:
+    """The figures kept and shown for a model, and those the gate compares."""
+    return {**{key: round(getattr(scores, key), 4) for key in GATED}, "examples": scores.examples}
 
 
 def _percent(share: float) -> str:
     return f"{100 * share:.1f}%".replace(".", ",")
 
 
+def _points(share: float) -> str:
+    """A difference of two percentages, as the console writes it: "1,0 điểm"."""
+    return f"{100 * share:.1f} điểm".replace(".", ",")
+
+
 def decide(candidate: Dict[str, Any], live: Optional[Dict[str, Any]], margin: float) -> Tuple[bool, str]:
-    """Whether the candidate may go live, and why (Vietnamese): its intent and category accuracy
-    no more than `margin` below the live model's, its emergency recall not below at all."""
+    """Whether the candidate may go live, and why (Vietnamese, in the console's words): its intent
+    and category accuracy no more than `margin` below the live model's, and neither of its
+    emergency figures below at all."""
     if live is None:
         return True, "Chưa có mô hình nào đang chạy."
     worse = []
-    for key, what in (("intent_accuracy", "Độ chính xác ý định"), ("category_accuracy", "Độ chính xác lĩnh vực")):
+    for key, what in ACCURACIES.items():
         if candidate[key] < live[key] - margin - 1e-9:
-            worse.append(f"{what} giảm từ {_percent(live[key])} xuống {_percent(candidate[key])}, "
-                         f"quá mức cho phép {_percent(margin)}")
-    if candidate["emergency_recall"] < live["emergency_recall"] - 1e-9:
-        worse.append(f"Tỷ lệ nhận ra tình huống khẩn cấp giảm từ {_percent(live['emergency_recall'])} "
-                     f"xuống {_percent(candidate['emergency_recall'])} (không được phép giảm)")
+            worse.append(f"{what} giảm từ {_percent(live[key])} xuống {_percent(candidate[key])} "
+                         f"({_points(live[key] - candidate[key])}), quá mức cho phép {_points(margin)}")
+    for key, what in NEVER_LOWER.items():
+        if candidate[key] < live[key] - 1e-9:
+            worse.append(f"{what} giảm từ {_percent(live[key])} xuống {_percent(candidate[key])} "
+                         "(không được phép giảm)")
     if worse:
-        return False, "; ".join(worse) + "."
-    return True, (f"Không kém mô hình đang chạy quá {_percent(margin)}: độ chính xác ý định "
-                  f"{_percent(live['intent_accuracy'])} → {_percent(candidate['intent_accuracy'])}, lĩnh vực "
-                  f"{_percent(live['category_accuracy'])} → {_percent(candidate['category_accuracy'])}, khẩn cấp "
-                  f"{_percent(live['emergency_recall'])} → {_percent(candidate['emergency_recall'])}.")
+        reason = "; ".join(worse)
+        return False, reason[0].upper() + reason[1:] + "."
+
+    def beside(figures: Dict[str, str]) -> str:
+        return ", ".join(f"{what} {_percent(live[key])} → {_percent(candidate[key])}" for key, what in figures.items())
+
+    return True, (f"Không kém mô hình đang chạy: {beside(ACCURACIES)} (được phép giảm tối đa {_points(margin)}); "
+                  f"{beside(NEVER_LOWER)} (không được phép giảm).")
 
 
-def _answers(rows: List[AnswerRow]) -> List[Any]:
+def _answers(rows: List[AnswerRow]) -> List[Answer]:
     from bot.nlu_eval import Answer
 
     return [Answer(*row) for row in rows]
@@ -346,9 +371,20 @@ def _label(intent: Optional[str], category: Optional[str]) -> Optional[str]:
     return f"{intent}/{category}" if intent and category else intent
 
 
+def effect(new: Answer, old: Answer) -> str:
+    """"better" when the candidate's answer gets right something the scores count (`verdicts`)
+    that the live model's got wrong and loses nothing; "worse" the other way round; "changed"
+    when it gains one thing and loses another, or is as wrong in another way."""
+    pairs = list(zip(new.verdicts, old.verdicts, strict=True))
+    gained = any(now and not before for now, before in pairs)
+    lost = any(before and not now for now, before in pairs)
+    return "better" if gained and not lost else "worse" if lost and not gained else "changed"
+
+
 def changed(candidate: List[AnswerRow], live: Optional[List[AnswerRow]]) -> List[Dict[str, Any]]:
-    """The held-out examples the two models answer differently (intent, or category where one is
-    expected); `better` when the candidate is right and the live model was not."""
+    """The held-out examples the two models answer differently (intent, category where one is
+    expected, for an emergency the danger question), each with its `effect`; an emergency's also
+    say whether each model asks "is anyone in danger right now?"."""
     if live is None:
         return []
     differences = []
@@ -356,8 +392,12 @@ def changed(candidate: List[AnswerRow], live: Optional[List[AnswerRow]]) -> List
         expects_category = bool(new.category)
         new_answer = _label(new.got_intent, new.got_category if expects_category else None)
         old_answer = _label(old.got_intent, old.got_category if expects_category else None)
-        if new_answer != old_answer:
-            differences.append({"text": new.text, "expected": _label(new.intent, new.category),
-                                "live_answer": old_answer, "candidate_answer": new_answer,
-                                "better": new.correct and not old.correct})
+        emergency = new.intent == EMERGENCY
+        if new_answer != old_answer or (emergency and new.asked != old.asked):
+            difference: Dict[str, Any] = {
+                "text": new.text, "expected": _label(new.intent, new.category), "live_answer": old_answer,
+                "candidate_answer": new_answer, "effect": effect(new, old)}
+            if emergency:
+                difference.update(live_asked=old.asked, candidate_asked=new.asked)
+            differences.append(difference)
     return differences

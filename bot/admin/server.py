@@ -196,14 +196,22 @@ async def get_options(request: web.Request) -> web.Response:
 async def post_label(request: web.Request) -> web.Response:
     body = await _body(request)
     # The keys are checked where they are looked up (inbox.open_groups).
+    confirm = body.get("confirm_emergency", False)
+    if not isinstance(confirm, bool):
+        raise AdminError("Trường confirm_emergency phải là true hoặc false.")
     result = await asyncio.to_thread(labels.label, request.app[SETTINGS], body.get("keys"), _text(body, "intent"),
-                                     _text(body, "category"), _text(body, "address"), who_of(request))
+                                     _text(body, "category"), _text(body, "address"), who_of(request), confirm)
     return _json(result)
 
 
 async def post_discard(request: web.Request) -> web.Response:
     body = await _body(request)
     return _json(await asyncio.to_thread(inbox.discard, body.get("keys"), who_of(request)))
+
+
+async def post_undo(request: web.Request) -> web.Response:
+    body = await _body(request)
+    return _json(await asyncio.to_thread(labels.undo, request.app[SETTINGS], body.get("keys"), who_of(request)))
 
 
 async def post_retrain(request: web.Request) -> web.Response:
@@ -233,6 +241,12 @@ async def post_rollback(request: web.Request) -> web.Response:
     return _json(await asyncio.to_thread(models.rollback, request.app[SETTINGS], who_of(request)))
 
 
+async def post_put_live(request: web.Request) -> web.Response:
+    await _body(request)
+    name = request.match_info["name"]
+    return _json(await asyncio.to_thread(models.put_live, request.app[SETTINGS], name, who_of(request)))
+
+
 async def get_dashboard(request: web.Request) -> web.Response:
     days = _int_param(request, "days", 30, 1, 366)
     return _json(await asyncio.to_thread(dashboard.dashboard, request.app[SETTINGS], days))
@@ -258,12 +272,14 @@ def create_app(settings: Settings) -> web.Application:
         web.get("/options", get_options),
         web.post("/inbox/label", post_label),
         web.post("/inbox/discard", post_discard),
+        web.post("/inbox/undo", post_undo),
         web.post("/retrain", post_retrain),
         web.get("/jobs/latest", get_latest_job),
         web.get(r"/jobs/{id:\d+}", get_job),
         web.get("/models", get_models),
         web.get("/models/{name}", get_model_report),
         web.post("/rollback", post_rollback),
+        web.post("/models/{name}/live", post_put_live),
         web.get("/dashboard", get_dashboard),
         web.get("/audit", get_audit),
     ])

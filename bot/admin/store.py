@@ -25,6 +25,12 @@ OTHERS = (
     "CREATE TABLE IF NOT EXISTS scan_cursor (store TEXT PRIMARY KEY, last_event_id INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY, at TEXT NOT NULL, who TEXT NOT NULL, "
     "action TEXT NOT NULL, detail TEXT NOT NULL)",
+    # A group's last label and last discard (a labelled wording that came back may be thrown
+    # away), shown with its messages of that status; the line a label appended (`file`, `line`,
+    # exactly as written) so that an undo removes that line and nothing else.
+    "CREATE TABLE IF NOT EXISTS decisions (key TEXT NOT NULL, status TEXT NOT NULL, intent TEXT, "
+    "category TEXT, address TEXT, by TEXT NOT NULL, at TEXT NOT NULL, file TEXT, line TEXT, "
+    "PRIMARY KEY (key, status))",
 )
 
 

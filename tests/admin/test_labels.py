@@ -2,6 +2,7 @@
 group, every other byte of every file as it was; valid for Rasa; refused when it cannot be right."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -10,7 +11,10 @@ from rasa.shared.nlu.training_data.loading import load_data
 
 from bot.admin import audit, inbox, labels
 from bot.admin.errors import AdminError
+from bot.admin.server import create_app
+from bot.cli import main
 from bot.settings import get_settings
+from tests.admin.conftest import ADMIN_TOKEN
 from tests.support.stack import run_module
 from tests.support.tracker_store import store_said
 
@@ -161,3 +165,103 @@ def test_the_options_are_what_citizens_type_and_the_categories(admin_settings):
     assert {"report_issue", "check_status", "emergency", "inform", "out_of_scope", "deny"} <= set(offered["intents"])
     assert not {"share_location", "send_photo", "share_contact", "EXTERNAL_report_resolved"} & set(offered["intents"])
     assert {"code": "cay_xanh", "name": "Cây xanh"} in offered["categories"] and len(offered["categories"]) == 10
+
+
+async def test_an_undo_removes_exactly_the_line_its_label_wrote(admin_settings, data_dir, training_dir):
+    await missed(data_dir, "nước cống tràn lên kiệt 21 Phan Chu Trinh", "cống nghẹt trước chợ Tây Lộc",
+                 "hihi", "cống trước trường Hai Bà Trưng bốc mùi")
+    keys = {group["text"]: group["key"] for group in inbox.groups()["groups"]}
+    first, second = keys["nước cống tràn lên kiệt 21 Phan Chu Trinh"], keys["cống nghẹt trước chợ Tây Lộc"]
+    target = training_dir / "nlu/data/nlu_report_cap_thoat_nuoc.yml"
+    before = training_files(training_dir)
+    labels.label(admin_settings, [first], "report_issue", "cap_thoat_nuoc", "kiệt 21 Phan Chu Trinh", WHO)
+    assert labels.undo(admin_settings, [first], "minh.tran") == {
+        "reopened": 1, "removed": [{"file": "nlu/data/nlu_report_cap_thoat_nuoc.yml",
+                                    "text": "nước cống tràn lên [kiệt 21 Phan Chu Trinh](address)"}], "missing": []}
+    assert training_files(training_dir) == before  # byte for byte what it was before the label
+    assert {group["key"] for group in inbox.groups()["groups"]} == set(keys.values())
+    assert inbox.groups("labelled")["groups"] == []
+    # Sent twice: nothing more to take back, nothing else touched.
+    assert labels.undo(admin_settings, [first], "minh.tran") == {"reopened": 0, "removed": [], "missing": []}
+    assert training_files(training_dir) == before
+
+    # Two labels one after the other in one block: undoing the first leaves the second's line.
+    labels.label(admin_settings, [first], "report_issue", "cap_thoat_nuoc", None, WHO)
+    labels.label(admin_settings, [second], "report_issue", "cap_thoat_nuoc", None, WHO)
+    with_both = target.read_bytes()
+    labels.undo(admin_settings, [first], WHO)
+    assert appended(before[Path("nlu/data/nlu_report_cap_thoat_nuoc.yml")], target.read_bytes()) == [
+        "    - cống nghẹt trước chợ Tây Lộc\n"]
+    assert appended(target.read_bytes(), with_both) == ["    - nước cống tràn lên kiệt 21 Phan Chu Trinh\n"]
+
+    # A line someone removed by hand meanwhile: the group is open again all the same, and it says so.
+    target.write_text(target.read_text(encoding="utf-8").replace("    - cống nghẹt trước chợ Tây Lộc\n", ""),
+                      encoding="utf-8")
+    edited = training_files(training_dir)
+    assert labels.undo(admin_settings, [second], WHO) == {
+        "reopened": 1, "removed": [],
+        "missing": [{"file": "nlu/data/nlu_report_cap_thoat_nuoc.yml", "text": "cống nghẹt trước chợ Tây Lộc"}]}
+    assert training_files(training_dir) == edited and training_files(training_dir) == before
+
+    # A discard taken back: open again, no file touched. An unknown group: 404, nothing done.
+    inbox.discard([keys["hihi"]], WHO)
+    assert labels.undo(admin_settings, [keys["hihi"]], WHO) == {"reopened": 1, "removed": [], "missing": []}
+    assert inbox.groups()["total_groups"] == 4 and training_files(training_dir) == before
+    with pytest.raises(AdminError) as unknown:
+        labels.undo(admin_settings, [keys["hihi"], "khong co nhom nay"], WHO)
+    assert unknown.value.status == 404
+    # The audit says what was taken back as citizens wrote it, not by its unaccented key.
+    undone = [entry["detail"] for entry in audit.entries() if entry["action"] == "undo"]
+    assert undone[0] == {"texts": ["hihi"], "reopened": 1, "removed": [], "missing": []}
+    assert undone[-1]["texts"] == ["nước cống tràn lên kiệt 21 Phan Chu Trinh"]
+
+
+async def test_a_wording_taken_for_an_emergency_is_labelled_otherwise_only_when_confirmed(
+        admin_settings, data_dir, training_dir):
+    await store_said(data_dir, "khói bốc lên từ bãi rác kiệt 8 Trần Phú", "emergency", 0.41)
+    inbox.scan(admin_settings)
+    [group] = inbox.groups()["groups"]
+    before = training_files(training_dir)
+    with pytest.raises(AdminError) as refused:
+        labels.label(admin_settings, [group["key"]], "report_issue", "moi_truong", None, WHO)
+    assert refused.value.status == 409 and "khẩn cấp" in str(refused.value)
+    assert training_files(training_dir) == before and audit.entries() == []
+    assert inbox.groups()["total_groups"] == 1
+
+    done = labels.label(admin_settings, [group["key"]], "report_issue", "moi_truong", None, WHO,
+                        confirm_emergency=True)
+    assert done["written"] == [{"file": "nlu/data/nlu_report_moi_truong.yml",
+                                "text": "khói bốc lên từ bãi rác kiệt 8 Trần Phú"}]
+    [entry] = audit.entries()
+    assert entry["detail"]["texts"] == ["khói bốc lên từ bãi rác kiệt 8 Trần Phú"]
+
+
+async def test_undo_and_the_emergency_confirmation_over_http_and_the_shell(admin_settings, data_dir, training_dir,
+                                                                           aiohttp_client, capsys):
+    await store_said(data_dir, "có người té xuống sông Hương ở bến Tòa Khâm", "emergency", 0.45)
+    inbox.scan(admin_settings)
+    [group] = inbox.groups()["groups"]
+    before = training_files(training_dir)
+    admin = await aiohttp_client(create_app(admin_settings))
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", "X-Admin-User": "lan.nguyen"}
+    body = {"keys": [group["key"]], "intent": "out_of_scope"}
+    refused = await admin.post("/inbox/label", json=body, headers=headers)
+    assert refused.status == 409 and "khẩn cấp" in (await refused.json())["error"]
+    assert (await admin.post("/inbox/label", json={**body, "confirm_emergency": "có"}, headers=headers)).status == 400
+    done = await admin.post("/inbox/label", json={**body, "confirm_emergency": True}, headers=headers)
+    assert done.status == 200 and (await done.json())["labelled"] == 1
+    undone = await admin.post("/inbox/undo", json={"keys": [group["key"]]}, headers=headers)
+    assert undone.status == 200 and (await undone.json())["reopened"] == 1
+    assert training_files(training_dir) == before
+    assert (await admin.post("/inbox/undo", json={"keys": []}, headers=headers)).status == 400
+
+    assert main(["admin", "label", "--key", group["key"], "--intent", "out_of_scope"]) == 1
+    assert "khẩn cấp" in json.loads(capsys.readouterr().out)["error"]
+    assert main(["admin", "label", "--key", group["key"], "--intent", "out_of_scope", "--confirm-emergency",
+                 "--by", "minh.tran"]) == 0
+    capsys.readouterr()
+    assert main(["admin", "undo", "--key", group["key"], "--by", "minh.tran"]) == 0
+    assert json.loads(capsys.readouterr().out)["reopened"] == 1
+    assert training_files(training_dir) == before
+    assert [(entry["who"], entry["action"]) for entry in audit.entries()][:2] == [("minh.tran", "undo"),
+                                                                                  ("minh.tran", "label")]

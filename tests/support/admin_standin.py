@@ -17,8 +17,13 @@ CATEGORIES = [{"code": "moi_truong", "name": "Môi trường, vệ sinh"},
               {"code": "chieu_sang", "name": "Chiếu sáng công cộng"}, {"code": "cay_xanh", "name": "Cây xanh"},
               {"code": "giao_thong", "name": "Giao thông, hạ tầng đường"}]
 INTENTS = ["report_issue", "check_status", "emergency", "inform", "greet", "out_of_scope"]
-SCORES_LIVE = {"intent_accuracy": 0.9, "category_accuracy": 0.8, "emergency_recall": 1.0, "examples": 120}
-SCORES_NEW = {"intent_accuracy": 0.93, "category_accuracy": 0.85, "emergency_recall": 1.0, "examples": 120}
+SCORES_LIVE = {"intent_accuracy": 0.9, "category_accuracy": 0.8, "emergency_recall": 1.0,
+               "emergency_recall_with_question": 1.0, "examples": 120}
+SCORES_NEW = {"intent_accuracy": 0.93, "category_accuracy": 0.85, "emergency_recall": 1.0,
+              "emergency_recall_with_question": 1.0, "examples": 120}
+NOT_EMERGENCY = ("Trợ lý đã hiểu tin này là tin khẩn cấp. Nếu chắc chắn không phải, hãy xác nhận "
+                 "(confirm_emergency) rồi gán nhãn lại.")
+PASSED_GATE = ("live", "previous", "rolled_back")
 
 
 def group(key: str, text: str, count: int, reasons: Dict[str, int], **more: Any) -> Dict[str, Any]:
@@ -41,6 +46,9 @@ def sample_groups() -> List[Dict[str, Any]]:
         group("xe rac khong den kiet 5 le loi", "xe rác không đến kiệt 5 Lê Lợi", 2, {"corrected_place": 2},
               hint={"address": "kiệt 5 Lê Lợi"}),
         group("bao gio co ket qua", "bao giờ có kết quả", 1, {"out_of_scope": 1}),
+        group("cot dien do sap de len nha", "cột điện đổ sắp đè lên nhà", 1, {"low_intent": 1},
+              guess={"intent": "emergency", "intent_confidence": 0.46, "category": None,
+                     "category_confidence": None}),
     ]
 
 
@@ -52,6 +60,7 @@ class AdminStandin(Standin):
         self.token = token
         self.groups = sample_groups()
         self.status: Dict[str, str] = {}
+        self.decisions: Dict[str, Dict[str, Any]] = {}
         self.requests: List[tuple] = []
         self.audit: List[Dict[str, Any]] = []
         self.jobs: List[Dict[str, Any]] = []
@@ -69,11 +78,13 @@ class AdminStandin(Standin):
             {"intents": INTENTS, "categories": CATEGORIES}))
         app.router.add_post("/inbox/label", self._label)
         app.router.add_post("/inbox/discard", self._discard)
+        app.router.add_post("/inbox/undo", self._undo)
         app.router.add_post("/retrain", self._retrain)
         app.router.add_get("/jobs/latest", self._latest)
         app.router.add_get("/models", self._models)
         app.router.add_get("/models/{name}", self._report)
         app.router.add_post("/rollback", self._rollback)
+        app.router.add_post("/models/{name}/live", self._put_live)
         app.router.add_get("/dashboard", self._dashboard)
         app.router.add_get("/audit", self._audit)
 
@@ -92,17 +103,20 @@ class AdminStandin(Standin):
         return await handler(request)
 
     def _record(self, who: str, action: str, detail: Dict[str, Any]) -> None:
-        self.audit.insert(0, {"at": "2026-12-03T10:00:00+00:00", "who": who, "action": action, "detail": detail})
+        """An audit entry; each a minute after the one before, from 11:10 UTC (18:10 in Huế)."""
+        at = f"2026-12-03T11:{10 + len(self.audit):02d}:00+00:00"
+        self.audit.insert(0, {"at": at, "who": who, "action": action, "detail": detail})
 
     async def _inbox(self, request: web.Request) -> web.Response:
         status = request.query.get("status", "open")
         limit, offset = int(request.query.get("limit", 100)), int(request.query.get("offset", 0))
-        found = [g for g in self.groups if self.status.get(g["key"], "open") == status]
+        found = [{**g, "decision": self.decisions.get(g["key"]) if status != "open" else None}
+                 for g in self.groups if self.status.get(g["key"], "open") == status]
         return web.json_response({"groups": found[offset:offset + limit], "total_groups": len(found),
                                   "total_messages": sum(g["count"] for g in found)})
 
-    def _open(self, keys: List[str]) -> List[Dict[str, Any]]:
-        known = {g["key"]: g for g in self.groups if self.status.get(g["key"], "open") == "open"}
+    def _open(self, keys: List[str], still_open: bool = True) -> List[Dict[str, Any]]:
+        known = {g["key"]: g for g in self.groups if (self.status.get(g["key"], "open") == "open") == still_open}
         if not keys or any(key not in known for key in keys):
             raise web.HTTPNotFound(text=json.dumps({"error": "Không tìm thấy nhóm tin nhắn này."}),
                                    content_type="application/json")
@@ -116,21 +130,43 @@ class AdminStandin(Standin):
         address = body.get("address")
         if address and (len(groups) != 1 or address not in groups[0]["text"]):
             return web.json_response({"error": "Địa chỉ phải là một đoạn của câu."}, status=400)
-        written = []
+        if (body["intent"] != "emergency" and not body.get("confirm_emergency")
+                and any(g["guess"].get("intent") == "emergency" for g in groups)):
+            return web.json_response({"error": NOT_EMERGENCY}, status=409)
+        who, written = request.headers["X-Admin-User"], []
         for g in groups:
             self.status[g["key"]] = "labelled"
             text = g["text"].replace(address, f"[{address}](address)") if address else g["text"]
             name = f"nlu_report_{body['category']}.yml" if body["intent"] == "report_issue" else "nlu.yml"
             written.append({"file": f"nlu/data/{name}", "text": text})
-        self._record(request.headers["X-Admin-User"], "label", {"keys": body["keys"], "intent": body["intent"]})
+            self.decisions[g["key"]] = {"intent": body["intent"], "category": body.get("category"),
+                                        "address": address, "by": who, "at": "2026-12-03T10:00:00+00:00",
+                                        "written": written[-1]}
+        self._record(who, "label", {"keys": body["keys"], "texts": [g["text"] for g in groups],
+                                    "intent": body["intent"]})
         return web.json_response({"labelled": len(groups), "written": written})
 
     async def _discard(self, request: web.Request) -> web.Response:
         body = await request.json()
-        for g in self._open(body["keys"]):
+        groups = self._open(body["keys"])
+        for g in groups:
             self.status[g["key"]] = "discarded"
-        self._record(request.headers["X-Admin-User"], "discard", {"keys": body["keys"]})
+            self.decisions[g["key"]] = {"intent": None, "category": None, "address": None,
+                                        "by": request.headers["X-Admin-User"], "at": "2026-12-03T10:00:00+00:00"}
+        self._record(request.headers["X-Admin-User"], "discard", {"keys": body["keys"],
+                                                                   "texts": [g["text"] for g in groups]})
         return web.json_response({"discarded": len(body["keys"])})
+
+    async def _undo(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        removed = []
+        for g in self._open(body["keys"], still_open=False):
+            self.status.pop(g["key"])
+            written = self.decisions.pop(g["key"]).get("written")
+            if written:
+                removed.append(written)
+        self._record(request.headers["X-Admin-User"], "undo", {"keys": body["keys"]})
+        return web.json_response({"reopened": len(body["keys"]), "removed": removed})
 
     async def _retrain(self, request: web.Request) -> web.Response:
         if self.jobs and self.jobs[-1]["state"] == "running":
@@ -169,6 +205,7 @@ class AdminStandin(Standin):
             for model in self.models:
                 if model["decision"] == "live":
                     model["decision"] = "previous"
+                    self._record(job["started_by"], "model_live", {"model": name, "previous": model["name"]})
         self.models.insert(0, {"name": name, "trained_at": "2026-12-03T10:01:00+00:00", "scores": scores,
                                "decision": self.next_decision, "reason": reason,
                                "went_live_at": "2026-12-03T10:02:00+00:00" if live else None})
@@ -189,7 +226,12 @@ class AdminStandin(Standin):
                            {"intent": "emergency", "n": 12, "live": 1.0, "candidate": 1.0}],
             "changed": [{"text": "cây đổ chắn đường Lê Lợi", "expected": "report_issue/cay_xanh",
                          "live_answer": "report_issue/giao_thong", "candidate_answer": "report_issue/cay_xanh",
-                         "better": True}],
+                         "effect": "better"},
+                        {"text": "đường Lê Lợi ngập sâu", "expected": "report_issue/cap_thoat_nuoc",
+                         "live_answer": "report_issue/cap_thoat_nuoc", "candidate_answer": "report_issue/giao_thong",
+                         "effect": "worse"},
+                        {"text": "xin chào ạ", "expected": "greet", "live_answer": "thank",
+                         "candidate_answer": "nlu_fallback", "effect": "changed"}],
             "decision": model["decision"], "reason": model["reason"]})
 
     async def _rollback(self, request: web.Request) -> web.Response:
@@ -198,12 +240,28 @@ class AdminStandin(Standin):
         if previous is None or live is None:
             return web.json_response({"error": "Không có mô hình trước để quay lại."}, status=409)
         previous["decision"], live["decision"] = "live", "rolled_back"
-        self._record(request.headers["X-Admin-User"], "rollback", {"live": previous["name"]})
+        previous["went_live_at"] = "2026-12-03T11:30:00+00:00"
+        self._record(request.headers["X-Admin-User"], "rollback", {"live": previous["name"], "previous": live["name"]})
         return web.json_response({"live": previous["name"], "previous": live["name"]})
+
+    async def _put_live(self, request: web.Request) -> web.Response:
+        model = next((m for m in self.models if m["name"] == request.match_info["name"]), None)
+        if model is None:
+            return web.json_response({"error": "Không có mô hình này."}, status=404)
+        if model["decision"] not in PASSED_GATE:
+            return web.json_response({"error": "Mô hình này chưa từng qua kiểm tra."}, status=409)
+        live = next((m for m in self.models if m["decision"] == "live"), None)
+        if live is not None and live is not model:
+            live["decision"] = "previous"
+        model["decision"], model["went_live_at"] = "live", "2026-12-03T11:45:00+00:00"
+        previous = live["name"] if live else None
+        self._record(request.headers["X-Admin-User"], "model_live", {"model": model["name"], "previous": previous})
+        return web.json_response({"live": model["name"], "previous": previous})
 
     async def _dashboard(self, request: web.Request) -> web.Response:
         days = int(request.query.get("days", 30))
-        rows = [{"date": f"2026-12-{d:02d}", "messages": 40 + 7 * d, "understood_share": 0.8 + d / 100,
+        rows = [{"date": f"2026-12-{d:02d}", "messages": 40 + 7 * d, "typed": 33 + 7 * d,
+                 "understood_share": 0.8 + d / 100,
                  "fallback_rate": 0.12 - d / 200, "reports": {"telegram": d + 3, "zalo": 2, "web": d % 2}}
                 for d in range(1, min(days, 3) + 1)]
         return web.json_response({"days": rows, "top_missed": [

@@ -18,6 +18,21 @@
     });
   }
 
+  // A complaint needs its category: the browser asks for it before sending (the service checks too).
+  // "Bỏ qua" skips the check (formnovalidate).
+  for (const form of document.querySelectorAll("form.label-form, #bulk")) {
+    const intent = form.querySelector("select[name=intent]");
+    const category = form.querySelector("select[name=category]");
+    if (!intent || !category) continue;
+    const needs = () => { category.required = intent.value === "report_issue"; };
+    intent.addEventListener("change", needs);
+    needs();
+  }
+
+  // A form the service refused comes back with the reason beside it: bring it into view.
+  const refused = document.querySelector(".group-error");
+  if (refused) refused.scrollIntoView({ block: "center" });
+
   // Bulk actions: how many groups are ticked, all of the page at once; while some are, a small
   // button in the screen's corner leads to the form (after the list) from wherever one is.
   const bulk = document.getElementById("bulk");
