@@ -669,25 +669,32 @@ def _channel_bars(rows: List[Dict[str, Any]]) -> List[Bar]:
 
 async def audit(request: web.Request) -> web.Response:
     user = await admin_user(request)
+    admin = client(request, user.login)
     try:
-        entries = await client(request, user.login).audit(AUDIT_LIMIT)
+        entries, options = await asyncio.gather(admin.audit(AUDIT_LIMIT), admin.options())
     except AdminProblem as problem:
         return await _problem(request, "audit", problem)
+    categories = _names(options)
     return await _page(request, "admin_audit.html", "audit", {"entries": [{
         "at": _when(entry.get("at")), "who": entry.get("who", ""),
         "action": ACTIONS.get(str(entry.get("action")), entry.get("action", "")),
-        "detail": _detail(entry.get("detail")),
+        "detail": _detail(entry.get("detail"), categories),
     } for entry in entries], "limit": AUDIT_LIMIT})
 
 
-def _detail(detail: object) -> str:
+def _detail(detail: object, categories: Dict[str, str]) -> str:
     if not isinstance(detail, dict):
         return ""
     parts = []
-    for name, value in detail.items():
-        # The groups' texts say what the folded keys say, as citizens wrote it.
+    # Which messages first, as citizens wrote them (the folded keys say the same, less readably).
+    for name in sorted(detail, key=lambda name: name not in ("texts", "text")):
+        value = detail[name]
         if value is None or value == [] or (name == "keys" and detail.get("texts")):
             continue
+        if name == "intent":
+            value = INTENTS.get(str(value), value)
+        elif name == "category":
+            value = categories.get(str(value), value)
         items = value if isinstance(value, list) else [value]
         # A written example is {"file", "text"}: "file: text".
         shown = ", ".join(": ".join(map(str, item.values())) if isinstance(item, dict) else str(item)
