@@ -100,3 +100,14 @@ def platforms() -> Iterator[Platforms]:
     running = Platforms()
     yield running
     running.close()
+
+
+@pytest.fixture
+def rasa_patches(monkeypatch) -> None:
+    """tools/rasa_server.py's patches of Rasa for this test only: `install()` patches the process,
+    and an app another test builds later must be Rasa's own."""
+    from tools import rasa_server
+
+    for owner, name in rasa_server.PATCHED:
+        monkeypatch.setattr(owner, name, getattr(owner, name))
+    rasa_server.install()

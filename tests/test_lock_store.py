@@ -11,23 +11,18 @@ import uuid
 from typing import List
 
 import pytest
-from rasa.core.lock import TicketLock
-from rasa.core.lock_store import LockStore, RedisLockStore
+from rasa.core.lock_store import LockStore
 from rasa.utils.endpoints import EndpointConfig
 
 from tests.support import services
-from tools import rasa_server
 from tools.supervise import lock_store
 
 pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
-def installed(monkeypatch):
-    for name in ("lock", "issue_ticket"):
-        monkeypatch.setattr(RedisLockStore, name, getattr(RedisLockStore, name))
-    monkeypatch.setattr(TicketLock, "is_locked", TicketLock.is_locked)
-    rasa_server.install()
+def installed(rasa_patches):
+    """The patches, restored after each test (tests/conftest.py)."""
 
 
 def redis_store() -> LockStore:

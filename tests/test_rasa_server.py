@@ -6,14 +6,9 @@ import logging
 
 import jsonschema
 import pytest
-import rasa.core.actions.action
-import rasa.core.run
-import rasa.server
 import requests
 from rasa.core.actions.action import RemoteAction
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
-from rasa.core.lock import TicketLock
-from rasa.core.lock_store import RedisLockStore
 from rasa.core.processor import MessageProcessor
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -32,15 +27,8 @@ INVALID = {"events": "not a list", "responses": []}
 
 
 @pytest.fixture
-def installed(monkeypatch):
-    """tools/rasa_server.py's patches, for this test only: install() patches Rasa process-wide."""
-    for owner, name in ((rasa.server, "configure_cors"), (rasa.core.run, "configure_app"),
-                        (RemoteAction, "_validate_action_result"), (RemoteAction, "run"),
-                        (MessageProcessor, "handle_message"), (TicketLock, "is_locked"),
-                        (RedisLockStore, "lock"), (RedisLockStore, "issue_ticket"),
-                        (rasa.core.actions.action, "DEFAULT_REQUEST_TIMEOUT")):
-        monkeypatch.setattr(owner, name, getattr(owner, name))
-    rasa_server.install()
+def installed(rasa_patches):
+    """The patches, restored after each test (tests/conftest.py)."""
 
 
 @pytest.fixture

@@ -148,6 +148,10 @@ def add_routes(app: Sanic) -> None:
         return response.json({"status": "ready" if ok else "not ready", **checks}, status=200 if ok else 503)
 
 
+# What `install` replaces, process-wide.
+PATCHED = ((MessageProcessor, "handle_message"), (MessageProcessor, "log_message"))
+
+
 def install() -> None:
     """Wraps Rasa's message handling (outside tools/rasa_server.py's own wrappers, so that the
     time includes the busy message)."""

@@ -329,6 +329,16 @@ def _loaded_in_a_thread(load: Callable[..., Coroutine[Any, Any, Any]]) -> Callab
     return load_agent
 
 
+# What `install` replaces, process-wide: a test that installs the patches puts these back after it.
+PATCHED = (
+    (rasa.core.actions.action, "DEFAULT_REQUEST_TIMEOUT"), (rasa.core.tracker_store, "create_engine_kwargs"),
+    (RemoteAction, "_validate_action_result"), (RemoteAction, "run"), (TicketLock, "is_locked"),
+    (RedisLockStore, "issue_ticket"), (RedisLockStore, "lock"), (MessageProcessor, "handle_message"),
+    (rasa.server, "configure_cors"), (rasa.server, "_load_agent"), (rasa.core.run, "configure_app"),
+    *rasa_metrics.PATCHED,
+)
+
+
 def install() -> None:
     rasa.core.actions.action.DEFAULT_REQUEST_TIMEOUT = get_settings().actions_timeout_s
     rasa.core.tracker_store.create_engine_kwargs = tracker_engine_kwargs

@@ -12,13 +12,11 @@ import sys
 import uuid
 
 import pytest
-from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LockStore
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.settings import PROJECT_ROOT, load_settings
 from tests.support import services
-from tools import rasa_server
 from tools.supervise import child_env, lock_store
 
 pytestmark = pytest.mark.redis
@@ -40,9 +38,7 @@ asyncio.run(hold(*sys.argv[1:]))
 """
 
 
-async def test_a_killed_process_s_lock_is_free_again_within_the_lock_lifetime(monkeypatch):
-    monkeypatch.setattr(TicketLock, "is_locked", TicketLock.is_locked)  # restored after the test
-    rasa_server.install()
+async def test_a_killed_process_s_lock_is_free_again_within_the_lock_lifetime(rasa_patches):
     settings = load_settings({"LOCK_STORE_URL": services.REDIS_URL, "LOCK_LIFETIME_S": "3",
                               "BACKEND_TIMEOUT_S": "2"})
     conversation = f"rest:lock-{uuid.uuid4().hex[:8]}"
