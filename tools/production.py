@@ -26,7 +26,6 @@ import re
 import shutil
 import signal
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -250,10 +249,7 @@ def run(settings: Settings, model: Path, profile: Profile) -> int:
         if not start_all(settings, model, profile, nginx, children):
             return 1
         print_welcome(settings, profile)
-        while True:
-            time.sleep(0.5)
-            for child in children:
-                child.tend(time.monotonic())
+        supervise.tend(children)
     except KeyboardInterrupt:
         print("\nStopping...")
         return 0

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, NoReturn, Optional
 from urllib.parse import urlsplit
 
 import yaml
@@ -203,6 +203,14 @@ def child_env(settings: Settings) -> Dict[str, str]:
     return env
 
 
+def tend(children: List[Child]) -> NoReturn:
+    """Starts again, for ever, each child that dies (until Ctrl-C or SIGTERM)."""
+    while True:
+        time.sleep(0.5)
+        for child in children:
+            child.tend(time.monotonic())
+
+
 def run(settings: Settings, model: Path) -> int:
     endpoints_path = write_endpoints(settings)
     env = child_env(settings)
@@ -227,10 +235,7 @@ def run(settings: Settings, model: Path) -> int:
                 print(f"error: the {name} did not start; see its log above", file=sys.stderr)
                 return 1
         print_welcome(settings)
-        while True:
-            time.sleep(0.5)
-            for child in children:
-                child.tend(time.monotonic())
+        tend(children)
     except KeyboardInterrupt:
         print("\nStopping...")
         return 0
