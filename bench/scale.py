@@ -22,16 +22,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, List, Optional
 
 import aiohttp
 import numpy
 import psycopg2
-from sqlalchemy.engine import make_url
 
 from bench.citizens import SEND_ANYWAY, Replies, offers_to_follow
 from bench.fault import PIN, QUEUED, SENT
 from bench.rest import our_stack
+from tools.databases import scratch_databases
 from tools.processes import consecutive_free_ports
 
 logger = logging.getLogger("bench")
@@ -120,32 +120,6 @@ def rasa_pid(port: int) -> int:
     raise RuntimeError(f"no Rasa server on port {port}")
 
 
-@contextlib.contextmanager
-def scratch_databases(admin_url: str) -> Iterator[Dict[str, str]]:
-    """New PostgreSQL databases (trackers, reports, assistant) for one run, dropped afterwards."""
-    names = {kind: f"hue_bench_{kind}_{uuid.uuid4().hex[:10]}" for kind in ("trackers", "reports", "assistant")}
-
-    def admin(sql: str) -> None:
-        connection = psycopg2.connect(admin_url)
-        connection.autocommit = True  # CREATE/DROP DATABASE refuse to run in a transaction
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
-        finally:
-            connection.close()
-
-    created = []
-    try:
-        for name in names.values():
-            admin(f'CREATE DATABASE "{name}"')
-            created.append(name)
-        yield {kind: make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-               for kind, name in names.items()}
-    finally:
-        for name in created:
-            admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def stored_descriptions(reports_url: str) -> List[str]:
     with contextlib.closing(psycopg2.connect(reports_url)) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT description FROM reports")
@@ -154,7 +128,7 @@ def stored_descriptions(reports_url: str) -> List[str]:
 
 def scale_run(*, replicas: int, kill: bool, citizens: int, duration_s: float, postgres_url: str,
               redis_url: str) -> Dict[str, Any]:
-    with scratch_databases(postgres_url) as databases:
+    with scratch_databases(postgres_url, ("trackers", "reports", "assistant"), "hue_bench_") as databases:
         rasa, actions, port = consecutive_free_ports(replicas), consecutive_free_ports(2), consecutive_free_ports(3)
         env = {"TRACKER_STORE_URL": databases["trackers"], "DATABASE_URL": databases["reports"],
                "ASSISTANT_STORE_URL": databases["assistant"], "LOCK_STORE_URL": redis_url,

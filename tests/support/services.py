@@ -10,14 +10,14 @@ from __future__ import annotations
 import functools
 import getpass
 import os
-import uuid
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, NoReturn, Optional
 
 import psycopg2
 import pytest
 import redis
-from sqlalchemy.engine import make_url
+
+from tools import databases
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CHROMIUM = "/usr/bin/chromium"
@@ -75,32 +75,12 @@ def postgres_admin_url() -> Optional[str]:
     return None
 
 
-def _admin(sql: str) -> None:
-    connection = psycopg2.connect(postgres_admin_url())
-    connection.autocommit = True  # CREATE/DROP DATABASE refuse to run in a transaction
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-    finally:
-        connection.close()
-
-
 @contextmanager
 def scratch_databases(*kinds: str) -> Iterator[Dict[str, str]]:
     """A new empty database per kind ({kind: URL}), dropped afterwards."""
     require("postgres")
-    admin_url = make_url(postgres_admin_url())
-    names = {kind: f"hue_{kind}_test_{uuid.uuid4().hex[:12]}" for kind in kinds}
-    created: List[str] = []
-    try:
-        for name in names.values():
-            _admin(f'CREATE DATABASE "{name}"')
-            created.append(name)
-        yield {kind: admin_url.set(database=name).render_as_string(hide_password=False)
-               for kind, name in names.items()}
-    finally:
-        for name in created:
-            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with databases.scratch_databases(postgres_admin_url(), kinds, "hue_test_") as urls:
+        yield urls
 
 
 def empty_database(url: str) -> None:
