@@ -233,13 +233,17 @@ class WebChatCitizen(ChatCitizen):
         self.shown: Replies = []
         self.inbox_read_at = 0.0
 
-    def bot_texts(self) -> List[str]:
+    def replies(self) -> Replies:
+        """Everything the page shows, its inbox read again (at most every INBOX_EVERY_S)."""
         if time.monotonic() - self.inbox_read_at >= self.INBOX_EVERY_S:
             self.inbox_read_at = time.monotonic()
             answer = requests.get(f"{self.stack.webchat_url}inbox", params={"sender": self.sender}, timeout=10)
             assert answer.status_code == 200, answer.text
             self.shown += answer.json()
-        return [reply["text"] for reply in self.shown if reply.get("text")]
+        return self.shown
+
+    def bot_texts(self) -> List[str]:
+        return [reply["text"] for reply in self.replies() if reply.get("text")]
 
     async def _post(self, what: str, route: str, **body: Any) -> None:
         async def send(n: int) -> int:
