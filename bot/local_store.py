@@ -13,8 +13,8 @@ PostgreSQL the row is picked `FOR UPDATE SKIP LOCKED` (workers never wait for ea
 SQLite inside an IMMEDIATE transaction (its single writer). It is a lease, so a worker that died
 holding a row gives it up when the lease runs out. Every later write names the claim
 (`end_claim`), so a worker whose lease ran out cannot overwrite what the next one did. A claimable
-table has the columns `id`, `next_attempt` (Unix time it is due) and `claimed_by`,
-`claimed_until` (`claim_columns`).
+table has the columns `id`, `next_attempt` (Unix time it is due), `claimed_by`, `claimed_until`
+and `sending` (`claim_columns`).
 
     OUTBOX = Store("outbox.sqlite3", metadata)
     with OUTBOX.engine().begin() as db:
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from sqlalchemy import Column, Float, MetaData, Text, create_engine, event, inspect, text
+from sqlalchemy import Column, Float, Integer, MetaData, Text, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateColumn
@@ -51,6 +51,9 @@ def claim_columns() -> List[Column]:
         Column("next_attempt", Float, nullable=False, server_default="0"),  # Unix time
         Column("claimed_by", Text),
         Column("claimed_until", Float, nullable=False, server_default="0"),  # Unix time the lease runs out
+        # A message of the row's current step may have reached the Rasa server without its answer
+        # reaching the worker (a timeout, a worker killed): the next attempt looks for it first.
+        Column("sending", Integer, nullable=False, server_default="0"),
     ]
 
 
@@ -154,6 +157,13 @@ def claim(engine: Engine, table: str, returning: str, lease_s: float, now: float
             f"AND claimed_until <= :now RETURNING {returning}"
         ), {"token": token, "until": now + lease_s, "now": now}).first()
     return (token, tuple(row)) if row else None
+
+
+def sending(engine: Engine, table: str, row_id: int, token: str) -> bool:
+    """Marks the row's message as on its way (see `claim_columns`), if the claim `token` still holds it."""
+    with engine.begin() as db:
+        return db.execute(text(f"UPDATE {table} SET sending = 1 WHERE id = :row_id AND claimed_by = :token"),
+                          {"row_id": row_id, "token": token}).rowcount == 1
 
 
 def end_claim(engine: Engine, table: str, row_id: int, token: str, **columns: Any) -> bool:

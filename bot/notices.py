@@ -84,6 +84,7 @@ class Notice:
     failures: int
     seen_at: float
     claim: str
+    sending: bool  # an earlier attempt's message (or follow-up) may have gone out: see bot/proactive.py
 
 
 def add(server: str, updates: Iterable[Tuple[Dict[str, Any], str]], path: Optional[Path] = None,
@@ -128,24 +129,30 @@ def claim(lease_s: float, path: Optional[Path] = None, now: Optional[float] = No
     """The next update due to tell that nobody holds, now held for `lease_s`; None if none."""
     now = time.time() if now is None else now
     claimed = local_store.claim(STORE.engine(path), "notices",
-                                "id, update_id, sender_id, item, said, failures, seen_at", lease_s, now, IN_ORDER)
+                                "id, update_id, sender_id, item, said, failures, seen_at, sending", lease_s, now,
+                                IN_ORDER)
     if claimed is None:
         return None
     token, row = claimed
     return Notice(id=row[0], update_id=row[1], sender_id=row[2], item=json.loads(row[3]), said=bool(row[4]),
-                  failures=row[5], seen_at=row[6], claim=token)
+                  failures=row[5], seen_at=row[6], claim=token, sending=bool(row[7]))
+
+
+def sending(notice: Notice, path: Optional[Path] = None) -> bool:
+    """The message (or, once said, its follow-up) is on its way."""
+    return local_store.sending(STORE.engine(path), "notices", notice.id, notice.claim)
 
 
 def said(notice: Notice, path: Optional[Path] = None) -> bool:
     """The message went out (the claim goes on): a retry only does what follows it."""
     with STORE.engine(path).begin() as db:
-        return db.execute(text("UPDATE notices SET said = 1 WHERE id = :id AND claimed_by = :claim"),
+        return db.execute(text("UPDATE notices SET said = 1, sending = 0 WHERE id = :id AND claimed_by = :claim"),
                           {"id": notice.id, "claim": notice.claim}).rowcount == 1
 
 
 def sent(notice: Notice, path: Optional[Path] = None) -> bool:
     return local_store.end_claim(STORE.engine(path), "notices", notice.id, notice.claim, state="sent",
-                                 last_error=None)
+                                 sending=0, last_error=None)
 
 
 def failed(notice: Notice, error: str, delays: Sequence[float], path: Optional[Path] = None,

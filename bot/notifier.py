@@ -10,7 +10,9 @@ plain words, the agency's note and the after-photo. A resolved report then runs 
 conversation on with the intent `EXTERNAL_report_resolved` (asked whether it is really fixed).
 
 Each update is told once to each citizen: rows are unique by update id and citizen, and claimed
-with a lease, so a restart or a second notifier sends nothing twice. A failed attempt (Rasa
+with a lease, so a restart or a second notifier sends nothing twice; a message (or the question
+after it) that Rasa may have taken without its answer reaching the notifier (a timeout, a notifier
+killed) is looked for in the conversation before it is sent again. A failed attempt (Rasa
 down, or the channel could not send: a citizen who blocked the bot, Zalo outside its 48 hours) is
 counted, logged with its cause and tried again on the outbox's schedule (OUTBOX_RETRY_S), without
 holding back the other citizens. Logs name updates and codes, never who filed or follows them.
@@ -76,8 +78,8 @@ class Notifier:
         self.backend = backend
         self.server = backend.base_url
         self.http = http
-        # A message and its follow-up, twice over: a dead notifier's row waits that long.
-        self.lease_s = 4 * proactive.RASA_TIMEOUT_S
+        # A message and its follow-up, each looked for first, over again: a dead notifier's row waits that long.
+        self.lease_s = 6 * settings.rasa_timeout_s
 
     async def poll(self, now: Optional[datetime] = None) -> bool:
         """Keeps the feed's new updates of followed reports; always False (nothing else to do until
@@ -138,13 +140,23 @@ class Notifier:
 
     async def _tell(self, notice: notices.Notice) -> Optional[str]:
         """Why telling failed, or None."""
+        key = f"notice:{notice.update_id}"
         if not notice.said:
             text, data = notice_message(notice.item)
-            failure = await proactive.say(self.http, self.settings, notice.sender_id, text, data)
+            notices.sending(notice)
+            failure = await proactive.say_once(self.http, self.settings, notice.sender_id, key, text, data,
+                                               maybe_said=notice.sending)
             if failure:
                 return failure
             notices.said(notice)
+        elif notice.sending:  # the follow-up may have run: after the message, in the conversation
+            since, failure = await proactive.events_since(self.http, self.settings, notice.sender_id, key)
+            if failure:
+                return failure
+            if since is not None and proactive.triggered(since, RESOLVED_INTENT):
+                return None
         if notice.item.get("state") == "resolved" and not notice.item.get(FOLLOWER):
+            notices.sending(notice)
             return await proactive.trigger(self.http, self.settings, notice.sender_id, RESOLVED_INTENT,
                                            {"report_id": notice.item["service_request_id"]})
         return None

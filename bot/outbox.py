@@ -49,6 +49,7 @@ class Entry:
     agency: Optional[str]
     failures: int
     claim: str
+    sending: bool  # an earlier attempt's message may have gone out: see bot/proactive.py
 
     @property
     def sender_id(self) -> Optional[str]:
@@ -73,11 +74,13 @@ def claim(lease_s: float, path: Optional[Path] = None, now: Optional[float] = No
     """The next row whose attempt is due and that nobody holds, now held for `lease_s`; None if
     there is none."""
     now = time.time() if now is None else now
-    claimed = local_store.claim(STORE.engine(path), "outbox", "id, fields, code, agency, failures", lease_s, now)
+    claimed = local_store.claim(STORE.engine(path), "outbox", "id, fields, code, agency, failures, sending",
+                                lease_s, now)
     if claimed is None:
         return None
     token, row = claimed
-    return Entry(id=row[0], fields=json.loads(row[1]), code=row[2], agency=row[3], failures=row[4], claim=token)
+    return Entry(id=row[0], fields=json.loads(row[1]), code=row[2], agency=row[3], failures=row[4], claim=token,
+                 sending=bool(row[5]))
 
 
 def _update(entry: Entry, path: Optional[Path], **columns: Any) -> bool:
@@ -105,6 +108,11 @@ def failed(entry: Entry, error: str, delays: Sequence[float], path: Optional[Pat
     next_attempt = now + retry_delay(failures, delays)
     _update(entry, path, failures=failures, last_error=error[:500], next_attempt=next_attempt)
     return next_attempt
+
+
+def sending(entry: Entry, path: Optional[Path] = None) -> bool:
+    """The citizen's message is on its way."""
+    return local_store.sending(STORE.engine(path), "outbox", entry.id, entry.claim)
 
 
 def release(entry: Entry, path: Optional[Path] = None) -> bool:

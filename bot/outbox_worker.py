@@ -3,7 +3,8 @@
 Each due row is claimed, then either delivered to the Open311 server (with the report's
 idempotency key, so a repeat after a timeout or a crash files nothing new) or, once the server
 has it, its code is told to the citizen (`bot/proactive.py`: Rasa sends it on the channel the
-citizen last used), and the report is recorded as theirs (`bot/followed.py`) for the notifier.
+citizen last used; a repeat after a timeout or a crash first looks for it in the conversation),
+and the report is recorded as theirs (`bot/followed.py`) for the notifier.
 Each success and failure is logged with its cause (never the report's content or the citizen's
 phone). SIGTERM stops it cleanly: a step in flight is abandoned and its row given back, to be done
 again (harmlessly, thanks to the key).
@@ -54,7 +55,7 @@ class Worker:
         self.http = http
         # Long enough for one step with all its retries, twice over; a crashed worker's row
         # waits that long before another worker takes it.
-        attempt_s = max(settings.backend_timeout_s * (backend.retries + 1), proactive.RASA_TIMEOUT_S)
+        attempt_s = max(settings.backend_timeout_s * (backend.retries + 1), 2 * settings.rasa_timeout_s)
         self.lease_s = 2 * attempt_s
 
     async def step(self) -> bool:
@@ -88,7 +89,8 @@ class Worker:
             logger.error("outbox row %s (%s) refused by the Open311 server, dropped: HTTP %s %s",
                          entry.id, entry.fields.get("service_code"), exc.code, exc.description)
             if entry.sender_id:
-                failure = await self._tell(entry.sender_id, _response("utter_report_rejected", reason=str(exc)))
+                failure = await proactive.say(self.http, self.settings, entry.sender_id,
+                                              _response("utter_report_rejected", reason=str(exc)))
                 if failure:
                     logger.error("outbox row %s: the citizen could not be told of the refusal: %s", entry.id, failure)
             outbox.done(entry)
@@ -111,17 +113,15 @@ class Worker:
         if not entry.sender_id:
             outbox.done(entry)
             return
-        failure = await self._tell(entry.sender_id, report_sent_text(entry.code, entry.agency))
+        outbox.sending(entry)
+        failure = await proactive.say_once(self.http, self.settings, entry.sender_id, f"report:{entry.code}",
+                                           report_sent_text(entry.code, entry.agency), maybe_said=entry.sending)
         if failure:
             self._failed(entry, NOTIFICATION, failure)
             return
         outbox.done(entry)
         metrics.OUTBOX_STEPS.labels(NOTIFICATION, SENT).inc()
         logger.info("outbox row %s: the citizen was told %s", entry.id, entry.code)
-
-    async def _tell(self, sender_id: str, text: str) -> Optional[str]:
-        """Says `text` to the citizen on the channel they last used; why it failed, or None."""
-        return await proactive.say(self.http, self.settings, sender_id, text)
 
     def _failed(self, entry: outbox.Entry, step: str, cause: str) -> None:
         next_attempt = outbox.failed(entry, cause, self.settings.outbox_retry_s)

@@ -294,6 +294,8 @@ class Settings:
     outbox_retry_s: Tuple[float, ...] = (300.0, 1800.0)
     # Notifier (bot/notifier.py): how often it reads the Open311 server's updates feed
     notify_interval_s: float = 30.0
+    # How long the outbox worker and the notifier wait for the Rasa server's HTTP API
+    rasa_timeout_s: float = 10.0
 
     # Assistant stores; None: trackers in a SQLite file under data_dir, Rasa's in-process lock store
     tracker_store_url: Optional[str] = None
@@ -503,6 +505,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         backend_timeout_s=_seconds(env, "BACKEND_TIMEOUT_S", 10.0),
         outbox_retry_s=_seconds_list(env, "OUTBOX_RETRY_S", (300.0, 1800.0)),
         notify_interval_s=_seconds(env, "NOTIFY_INTERVAL_S", 30.0),
+        rasa_timeout_s=_seconds(env, "RASA_TIMEOUT_S", 10.0),
         tracker_store_url=_url(env, "TRACKER_STORE_URL", ("postgresql", "postgres", "sqlite")),
         lock_store_url=_url(env, "LOCK_STORE_URL", ("redis", "rediss")),
         assistant_store_url=_url(env, "ASSISTANT_STORE_URL", ("postgresql",)),

@@ -31,7 +31,7 @@ def notifier_env(data_dir: Path, feed: UpdatesFeed, rasa: RasaEvents, store: Opt
     """`store`: the `assistant_store` fixture's environment, when the test runs on both stores."""
     return {"DATA_DIR": str(data_dir), "BACKEND_URL": feed.base, "BACKEND_TIMEOUT_S": "2",
             "RASA_PORT": rasa.url.rsplit(":", 1)[1], "NOTIFY_INTERVAL_S": "0.3", "OUTBOX_RETRY_S": "0.5",
-            **(store or {})}
+            "RASA_TIMEOUT_S": "5", **(store or {})}
 
 
 def follow(data_dir: Path, count: int, channel: str = "telegram") -> List[str]:
@@ -58,8 +58,11 @@ async def test_each_change_reaches_its_citizen_once_even_across_a_restart(data_d
         with project_process("bot.notifier", env):
             await eventually(lambda: len(feed.reads) > reads_before + 2, "the feed read again", timeout_s=30)
     progress, resolved = rasa.told(sender)
+    [update_id] = [item["update_id"] for item in feed.items
+                   if item["service_request_id"] == "PA000001" and item["state"] == "in_progress"]
     assert progress["body"] == [{"event": "bot", "text": "Phản ánh PA000001 của bạn có cập nhật mới: đang xử lý.\n"
-                                 "Ghi chú của đơn vị xử lý: Đội vệ sinh đang thu gom"}]
+                                 "Ghi chú của đơn vị xử lý: Đội vệ sinh đang thu gom",
+                                 "metadata": {"hue_message_key": f"notice:{update_id}"}}]
     [event] = resolved["body"]
     assert "PA000001" in event["text"] and "đã xử lý xong" in event["text"] and "Đã thu gom xong" in event["text"]
     assert event["data"] == {"image": PHOTO}  # the after-photo
@@ -91,6 +94,23 @@ async def test_a_notifier_stopped_while_telling_finishes_the_message_and_nobody_
         with project_process("bot.notifier", env):
             await eventually(lambda: len(feed.reads) > reads_before + 2, "the feed read again", timeout_s=30)
     assert len(rasa.calls) == 1 and len(rasa.texts(sender)) == 1
+
+
+async def test_rasa_answering_after_the_notifier_gave_up_waiting_tells_and_asks_once(data_dir):
+    """Rasa takes the message (and the question after a resolution) but answers later than
+    RASA_TIMEOUT_S: the notifier counts a failure, and its next attempt finds each in the
+    conversation instead of sending it again."""
+    [sender] = follow(data_dir, 1)
+    async with UpdatesFeed() as feed, RasaEvents() as rasa:
+        rasa.delay_s = 2
+        with project_process("bot.notifier", {**notifier_env(data_dir, feed, rasa), "RASA_TIMEOUT_S": "1"}):
+            feed.publish("PA000001", "resolved", "Đã thu gom xong")
+            await eventually(lambda: notices.rows() and notices.rows()[0]["state"] == "sent", "the update told",
+                             timeout_s=30)
+            [row] = notices.rows()
+    assert row["failures"] == 2  # the message, then the question
+    assert rasa.looks == 2
+    assert len(rasa.texts(sender)) == 1 and len(rasa.triggers) == 1
 
 
 async def test_two_notifiers_at_once_tell_each_change_once(data_dir, assistant_store):

@@ -123,6 +123,18 @@ async def test_rasa_down_when_the_report_is_delivered_tells_the_citizen_later_an
     assert rasa.calls[-1]["sender"] == sender and len([c for c in rasa.calls if c["sender"] == sender]) >= 2
 
 
+async def test_rasa_answering_after_the_worker_gave_up_waiting_tells_the_code_once(backend, data_dir):
+    """Rasa takes the code's message but answers later than RASA_TIMEOUT_S: the next attempt finds
+    it in the conversation instead of sending it again."""
+    [sender] = queue(1)
+    async with LateBackend(backend.root) as door, RasaEvents() as rasa:
+        rasa.delay_s = 2
+        with project_process("bot.outbox_worker", {**worker_env(data_dir, door, rasa), "RASA_TIMEOUT_S": "1"}):
+            await eventually(lambda: rasa.looks, "the conversation looked at", timeout_s=30)
+            await eventually(lambda: not outbox.pending(), "the row done", timeout_s=30)
+    assert_filed_once_and_told_once(backend, rasa, [sender])
+    assert len(rasa.calls) == 1
+
 
 async def test_a_queued_report_the_backend_refuses_is_dropped_and_its_citizen_told_why(backend, data_dir):
     sender = "zalo:refused"

@@ -17,7 +17,7 @@ import hashlib
 import logging
 import re
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, NoReturn, Optional, Set, Tuple
 
 from aiohttp import web
 from aiohttp_session import get_session
@@ -147,7 +147,7 @@ async def _problem(request: web.Request, section: str, problem: AdminProblem) ->
 
 
 async def _back(request: web.Request, to: str, text: str, error: bool = False,
-                kept: Optional[Dict[str, Any]] = None) -> web.Response:
+                kept: Optional[Dict[str, Any]] = None) -> NoReturn:
     """After a form: `text` said once on the page `to`; `kept`, a refused form's choices, with it."""
     (await get_session(request))[_NOTICE] = {"text": text, "error": error, "kept": kept}
     raise web.HTTPSeeOther(to)
@@ -158,9 +158,15 @@ def _field(form: MultiMapping[Any], name: str) -> str:
     return value.strip()[:MAX_FIELD] if isinstance(value, str) else ""
 
 
-def _keys(form: MultiMapping[Any]) -> List[str]:
+async def _chosen(request: web.Request, form: MultiMapping[Any], to: str, none_chosen: str) -> List[str]:
+    """The groups the form names; back to `to`, saying `none_chosen` or that they are too many, otherwise."""
     keys = [value.strip() for value in form.getall("key", []) if isinstance(value, str) and value.strip()]
-    return list(dict.fromkeys(keys))
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        await _back(request, to, none_chosen, error=True)
+    if len(keys) > MAX_KEYS:
+        await _back(request, to, TOO_MANY, error=True)
+    return keys
 
 
 def _when(value: object) -> str:
@@ -314,13 +320,10 @@ def _hint(name: str, value: str, categories: Dict[str, str]) -> str:
 async def label(request: web.Request) -> web.Response:
     user = await admin_user(request)
     form = await request.post()
-    keys, intent = _keys(form), _field(form, "intent")
+    keys = await _chosen(request, form, PREFIX, "Chưa chọn tin nhắn nào để gán nhãn.")
+    intent = _field(form, "intent")
     category, address = _field(form, "category") or None, _field(form, "address") or None
     confirm_emergency = form.get("confirm_emergency") == "yes"
-    if not keys:
-        return await _back(request, PREFIX, "Chưa chọn tin nhắn nào để gán nhãn.", error=True)
-    if len(keys) > MAX_KEYS:
-        return await _back(request, PREFIX, TOO_MANY, error=True)
     # A single group's form is that group's; the bulk form names several (or one ticked).
     ref = _ref(keys[0]) if form.get("form") == "group" and len(keys[0]) <= _KEPT_KEY_CHARS else "bulk"
 
@@ -354,11 +357,7 @@ async def _categories(request: web.Request, user: Identity) -> Dict[str, str]:
 
 async def discard(request: web.Request) -> web.Response:
     user = await admin_user(request)
-    keys = _keys(await request.post())
-    if not keys:
-        return await _back(request, PREFIX, "Chưa chọn tin nhắn nào để bỏ qua.", error=True)
-    if len(keys) > MAX_KEYS:
-        return await _back(request, PREFIX, TOO_MANY, error=True)
+    keys = await _chosen(request, await request.post(), PREFIX, "Chưa chọn tin nhắn nào để bỏ qua.")
     try:
         done = await client(request, user.login).discard(keys)
     except AdminProblem as problem:
@@ -371,12 +370,9 @@ async def undo(request: web.Request) -> web.Response:
     """A labelled or discarded group back to the open ones; its example leaves the training data."""
     user = await admin_user(request)
     form = await request.post()
-    keys, status = _keys(form), _field(form, "status")
+    status = _field(form, "status")
     to = f"{PREFIX}?status={status}" if status in STATUSES else PREFIX
-    if not keys:
-        return await _back(request, to, "Chưa chọn nhóm nào để hoàn tác.", error=True)
-    if len(keys) > MAX_KEYS:
-        return await _back(request, to, TOO_MANY, error=True)
+    keys = await _chosen(request, form, to, "Chưa chọn nhóm nào để hoàn tác.")
     try:
         done = await client(request, user.login).undo(keys)
     except AdminProblem as problem:

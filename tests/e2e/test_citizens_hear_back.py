@@ -9,11 +9,12 @@ import os
 import signal
 from typing import Iterator
 
+import aiohttp
 import pytest
 import requests
 
-from bot import notices
-from bot.settings import DEV_OPERATOR_KEY
+from bot import notices, notifier, proactive
+from bot.settings import DEV_OPERATOR_KEY, load_settings
 from tests.support.browser import ChatPage, chromium
 from tests.support.conversation import WebChatCitizen
 from tests.support.platforms import telegram_citizen, zalo_citizen
@@ -75,6 +76,13 @@ async def test_a_state_change_reaches_the_web_chat_page_once_across_a_notifier_r
     asked = lambda: [r for r in citizen.replies() if "khắc phục thật" in (r.get("text") or "")]  # noqa: E731
     [question] = await eventually(asked, "the question in the page's inbox", timeout_s=3 * INTERVAL_S + 20)
     assert [b["title"] for b in question["buttons"]] == ["✅ Đã khắc phục", "❌ Chưa khắc phục"]
+    # Rasa keeps the notice's key, so an attempt repeated after a timeout finds the notice and the
+    # question in the conversation (bot/proactive.py) instead of sending them again.
+    [row] = [row for row in notices.rows(stack.data_dir / notices.FILENAME) if row["code"] == code]
+    async with aiohttp.ClientSession() as http:
+        since, failure = await proactive.events_since(http, load_settings({"RASA_PORT": str(stack.rasa_port)}),
+                                                      row["sender_id"], f"notice:{row['update_id']}")
+    assert failure is None and since is not None and proactive.triggered(since, notifier.RESOLVED_INTENT)
 
     first = stack.pid_of("bot.notifier")
     os.kill(first, signal.SIGTERM)  # make run starts it again

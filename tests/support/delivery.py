@@ -16,7 +16,7 @@ import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ContextManager, Dict, Iterator, List, Mapping, Optional, Set
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional, Set
 
 import aiohttp
 import requests
@@ -108,7 +108,9 @@ class RasaEvents(Standin):
     """Rasa's `POST /conversations/{id}/tracker/events` and `trigger_intent` as the workers call
     them: records each call (`calls`: sender, query, body, the status answered; `triggers`
     likewise) and answers `status`; a sender in `unreachable` gets Rasa's 500, as when their channel
-    refused the message (a citizen who blocked the bot)."""
+    refused the message (a citizen who blocked the bot). A call answered 200 is in the conversation
+    (`GET /conversations/{id}/tracker`, read `looks` times) from when it arrived, as in Rasa, even
+    when its answer is `delay_s` late."""
 
     def __init__(self, status: int = 200) -> None:
         super().__init__()
@@ -117,21 +119,35 @@ class RasaEvents(Standin):
         self.triggers: List[Dict[str, Any]] = []
         self.unreachable: Set[str] = set()
         self.delay_s = 0.0  # how long Rasa takes to answer once it has sent the message
+        self.looks = 0
+        self.conversations: Dict[str, List[Dict[str, Any]]] = {}
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/conversations/{sender}/tracker/events", self._events)
         app.router.add_post("/conversations/{sender}/trigger_intent", self._trigger)
+        app.router.add_get("/conversations/{sender}/tracker", self._tracker)
+
+    async def _tracker(self, request: web.Request) -> web.Response:
+        self.looks += 1
+        sender = request.match_info["sender"]
+        return web.json_response({"sender_id": sender, "events": self.conversations.get(sender, [])})
 
     async def _events(self, request: web.Request) -> web.Response:
-        return await self._record(request, self.calls)
+        return await self._record(request, self.calls, lambda events: events)
 
     async def _trigger(self, request: web.Request) -> web.Response:
-        return await self._record(request, self.triggers)
+        return await self._record(request, self.triggers, lambda body: [
+            {"event": "user", "text": f"EXTERNAL: {body['name']}",
+             "parse_data": {"intent": {"name": body["name"]}, "entities": []}}])
 
-    async def _record(self, request: web.Request, calls: List[Dict[str, Any]]) -> web.Response:
+    async def _record(self, request: web.Request, calls: List[Dict[str, Any]],
+                      events_of: Callable[[Any], List[Dict[str, Any]]]) -> web.Response:
         sender = request.match_info["sender"]
         status = 500 if sender in self.unreachable else self.status
-        calls.append({"sender": sender, "query": dict(request.query), "body": await request.json(), "status": status})
+        body = await request.json()
+        calls.append({"sender": sender, "query": dict(request.query), "body": body, "status": status})
+        if status == 200:
+            self.conversations.setdefault(sender, []).extend(events_of(body))
         await asyncio.sleep(self.delay_s)
         if sender in self.unreachable:
             return web.json_response({"status": "failure", "message": "An unexpected error occurred. Error: "
