@@ -55,11 +55,11 @@ log = logging.getLogger(__name__)
 MAX_UPLOAD_BODY = photos.MAX_PHOTO_BYTES + 64 * 1024
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def _service_names(app: web.Application) -> Dict[str, str]:
+def service_names(app: web.Application) -> Dict[str, str]:
     return {c.code: c.name for c in app[DIRECTORY].categories()}
 
 
@@ -126,7 +126,7 @@ def update_json(update: ReportUpdate, code: str) -> Dict[str, Any]:
     }
 
 
-async def _form(request: web.Request) -> MultiMapping[str]:
+async def read_form(request: web.Request) -> MultiMapping[str]:
     try:
         posted = await request.post()
     # ValueError: bytes that are not UTF-8, a multipart body without its boundary; AssertionError:
@@ -143,7 +143,7 @@ async def services(request: web.Request) -> web.Response:
 
 async def service_definition(request: web.Request) -> web.Response:
     code = request.match_info["code"]
-    if code not in _service_names(request.app):
+    if code not in service_names(request.app):
         raise not_found("Không có loại phản ánh này.", "Unknown service_code.")
     # No service has extra attributes (`metadata` is false), so the definition is empty.
     return web.json_response({"service_code": code, "attributes": []})
@@ -160,9 +160,9 @@ def _created(report: Report, status: int) -> web.Response:
 
 async def create(request: web.Request) -> web.Response:
     app = request.app
-    form = await _form(request)
+    form = await read_form(request)
     require_api_key(given_key(request, form), app[SETTINGS].effective_backend_api_keys)
-    new = parse_new_report(form, _service_names(app))
+    new = parse_new_report(form, service_names(app))
     routing = route(app[AREA], app[DIRECTORY], new)
     key = new.idempotency_key
     if key:
@@ -172,7 +172,7 @@ async def create(request: web.Request) -> web.Response:
             return _repeat(stored, request)
     try:
         async with app[SESSIONS]() as session, session.begin():
-            report = await create_report(session, new, routing, _now())
+            report = await create_report(session, new, routing, utc_now())
     except IntegrityError:
         # The same key raced in from a second request that stored its report first.
         if not key:
@@ -207,14 +207,14 @@ async def list_requests(request: web.Request) -> web.Response:
     async with app[SESSIONS]() as session:
         if filters.near is not None:  # the duplicate offer's nearby reports
             radius = radius_for(filters.near, filters.service_codes, app[DIRECTORY].categories())
-            reports = await reports_near(session, filters, radius, _now())
+            reports = await reports_near(session, filters, radius, utc_now())
         else:
             reports = await list_reports(session, filters)
-    names = _service_names(app)
+    names = service_names(app)
     return web.json_response([report_json(app, report, names) for report in reports])
 
 
-def _number(request: web.Request) -> int:
+def request_number(request: web.Request) -> int:
     number = report_number(request.match_info["id"])
     if number is None:
         raise not_found("Không tìm thấy phản ánh này.", "No such service request.")
@@ -223,24 +223,24 @@ def _number(request: web.Request) -> int:
 
 async def show(request: web.Request) -> web.Response:
     app = request.app
-    number = _number(request)
+    number = request_number(request)
     async with app[SESSIONS]() as session:
         report = await get_report(session, number)
     if report is None:
         raise not_found("Không tìm thấy phản ánh này.", "No such service request.")
-    return web.json_response([report_json(app, report, _service_names(app))])
+    return web.json_response([report_json(app, report, service_names(app))])
 
 
 async def set_state(request: web.Request) -> web.Response:
     app = request.app
-    form = await _form(request)
+    form = await read_form(request)
     settings = app[SETTINGS]
     # Operators change any report, an agency only its own; the assistant's keys none (403).
     agency = state_changer(
         given_key(request, form), settings.effective_backend_operator_keys,
         settings.backend_agency_keys, settings.effective_backend_api_keys,
     )
-    number = _number(request)
+    number = request_number(request)
     note = parse_note(form)
     actor = f"agency:{agency}" if agency else "operator"
     new_agency_id = (form.get("agency") or "").strip()
@@ -248,13 +248,13 @@ async def set_state(request: web.Request) -> web.Response:
         if new_agency_id:
             new_agency = _reassignment(app, agency, new_agency_id)
             async with app[SESSIONS]() as session, session.begin():
-                report = await reassign(session, number, new_agency.id, new_agency.name, note, _now(), actor=actor)
+                report = await reassign(session, number, new_agency.id, new_agency.name, note, utc_now(), actor=actor)
         else:
             state = parse_state(form)
             media_url = parse_work_photo(form, app[MEDIA])
             async with app[SESSIONS]() as session, session.begin():
                 report = await change_state(
-                    session, number, state, note, _now(), actor=actor, agency_id=agency, media_url=media_url
+                    session, number, state, note, utc_now(), actor=actor, agency_id=agency, media_url=media_url
                 )
     except WrongAgency as exc:
         raise wrong_agency() from exc
@@ -263,7 +263,7 @@ async def set_state(request: web.Request) -> web.Response:
     if report is None:
         raise not_found("Không tìm thấy phản ánh này.", "No such service request.")
     log.info("%s is now %s of %s, by %s [%s]", report.code, report.state, report.agency_id, actor, request[REQUEST_ID])
-    return web.json_response([report_json(app, report, _service_names(app))])
+    return web.json_response([report_json(app, report, service_names(app))])
 
 
 def _reassignment(app: web.Application, changer: Optional[str], agency_id: str) -> Agency:
@@ -285,7 +285,7 @@ async def feed(request: web.Request) -> web.Response:
     time, and knows repeats by `update_id`. Any key of any role may read it."""
     app = request.app
     require_api_key(given_key(request), any_role_keys(app[SETTINGS]))
-    start, end = parse_window(request.query, _now())
+    start, end = parse_window(request.query, utc_now())
     async with app[SESSIONS]() as session:
         updates = await updates_between(session, start, end)
     return web.json_response([update_json(update, format_report_code(update.report_id)) for update in updates])
@@ -295,15 +295,15 @@ async def rating(request: web.Request) -> web.Response:
     """The citizen's verdict on their resolved report, through the assistant: `rating` 1-5,
     `comment`, `fixed` (false: not fixed); an unhappy verdict soon enough reopens it."""
     app = request.app
-    form = await _form(request)
+    form = await read_form(request)
     settings = app[SETTINGS]
     require_api_key(given_key(request, form), settings.effective_backend_api_keys)
-    number = _number(request)
+    number = request_number(request)
     verdict = parse_rating(form)
     try:
         async with app[SESSIONS]() as session, session.begin():
             report = await rate(
-                session, number, verdict.account_id, verdict.rating, verdict.comment, verdict.fixed, _now(),
+                session, number, verdict.account_id, verdict.rating, verdict.comment, verdict.fixed, utc_now(),
                 reopen_window_days=settings.reopen_window_days, reopen_limit=settings.reopen_limit,
             )
     except NotTheirs as exc:
@@ -315,7 +315,7 @@ async def rating(request: web.Request) -> web.Response:
     if report is None:
         raise not_found("Không tìm thấy phản ánh này.", "No such service request.")
     log.info("%s rated %s, now %s [%s]", report.code, verdict.rating, report.state, request[REQUEST_ID])
-    return web.json_response([report_json(app, report, _service_names(app))])
+    return web.json_response([report_json(app, report, service_names(app))])
 
 
 async def _read_upload(request: web.Request) -> Dict[str, Any]:

@@ -14,7 +14,7 @@ from . import api
 from .appkeys import SESSIONS, SETTINGS
 from .auth import given_key, require_api_key
 from .errors import REQUEST_ID, bad_request, not_found
-from .forms import MAX_ID, _text
+from .forms import MAX_ID, form_text
 from .queries import follow, get_report
 
 log = logging.getLogger(__name__)
@@ -22,15 +22,15 @@ log = logging.getLogger(__name__)
 
 async def follow_request(request: web.Request) -> web.Response:
     app = request.app
-    form = await api._form(request)
+    form = await api.read_form(request)
     require_api_key(given_key(request, form), app[SETTINGS].effective_backend_api_keys)
-    number = api._number(request)
-    account_id = _text(form, "account_id", MAX_ID)
+    number = api.request_number(request)
+    account_id = form_text(form, "account_id", MAX_ID)
     if not account_id:
         raise bad_request("Thiếu tài khoản người theo dõi (account_id).", "account_id is required.")
     try:
         async with app[SESSIONS]() as session, session.begin():
-            report = await follow(session, number, account_id, api._now())
+            report = await follow(session, number, account_id, api.utc_now())
     except IntegrityError:
         # The same account's follow raced in first (SQLite locks no rows): counted once already.
         async with app[SESSIONS]() as session:
@@ -38,7 +38,7 @@ async def follow_request(request: web.Request) -> web.Response:
     if report is None:
         raise not_found("Không tìm thấy phản ánh này.", "No such service request.")
     log.info("%s followed, %d followers [%s]", report.code, report.followers, request[REQUEST_ID])
-    return web.json_response([api.report_json(app, report, api._service_names(app))])
+    return web.json_response([api.report_json(app, report, api.service_names(app))])
 
 
 def setup(app: web.Application) -> None:

@@ -54,7 +54,7 @@ _LABELS = {
 }
 
 
-def _text(form: MultiMapping[str], name: str, limit: int) -> Optional[str]:
+def form_text(form: MultiMapping[str], name: str, limit: int) -> Optional[str]:
     value = _CONTROL.sub("", form.get(name, "") or "").strip()
     if len(value) > limit:
         raise bad_request(
@@ -65,7 +65,7 @@ def _text(form: MultiMapping[str], name: str, limit: int) -> Optional[str]:
 
 
 def _plain_text(form: MultiMapping[str], name: str, limit: int) -> Optional[str]:
-    value = _text(form, name, limit)
+    value = form_text(form, name, limit)
     # Refused rather than silently cut out of the report (the assistant strips it beforehand).
     if value and HTML.search(value):
         raise bad_request(
@@ -110,7 +110,7 @@ class Rating:
 
 
 def parse_rating(form: MultiMapping[str]) -> Rating:
-    account_id = _text(form, "account_id", MAX_ID)
+    account_id = form_text(form, "account_id", MAX_ID)
     if not account_id:
         raise bad_request("Thiếu tài khoản người phản ánh (account_id).", "account_id is required.")
     fixed_raw = (form.get("fixed") or "true").strip().lower()
@@ -173,16 +173,16 @@ def parse_new_report(form: MultiMapping[str], service_codes: Iterable[str]) -> N
     lat, long = _coordinate(form, "lat", 90), _coordinate(form, "long", 180)
     if (lat is None) != (long is None):
         raise bad_request("Cần cả vĩ độ và kinh độ.", "lat and long must be given together.")
-    address = _text(form, "address_string", MAX_ADDRESS)
+    address = form_text(form, "address_string", MAX_ADDRESS)
     if lat is None and address is None:
         raise bad_request(
             "Thiếu vị trí: cần tọa độ hoặc địa chỉ có tên phường/xã.",
             "A location is required: lat and long, or address_string.",
         )
-    phone = _text(form, "phone", 32)
+    phone = form_text(form, "phone", 32)
     if phone and not _PHONE.match(phone):
         raise bad_request("Số điện thoại không hợp lệ.", "phone is not a phone number.")
-    channel = _text(form, "channel", 32)
+    channel = form_text(form, "channel", 32)
     if channel and not _CHANNEL.match(channel):
         raise bad_request("Kênh gửi không hợp lệ.", "channel must be a short lowercase name.")
     return NewReport(
@@ -193,10 +193,10 @@ def parse_new_report(form: MultiMapping[str], service_codes: Iterable[str]) -> N
         address=address,
         media_urls=_media_urls(form),
         phone=phone,
-        device_id=_text(form, "device_id", MAX_ID),
-        account_id=_text(form, "account_id", MAX_ID),
+        device_id=form_text(form, "device_id", MAX_ID),
+        account_id=form_text(form, "account_id", MAX_ID),
         channel=channel,
-        idempotency_key=_text(form, "idempotency_key", MAX_IDEMPOTENCY_KEY),
+        idempotency_key=form_text(form, "idempotency_key", MAX_IDEMPOTENCY_KEY),
     )
 
 
@@ -315,8 +315,8 @@ def parse_filter(query: MultiMapping[str]) -> ReportFilter:
         start=parse_datetime(start, "start_date") if start else None,
         end=parse_datetime(end, "end_date") if end else None,
         statuses=statuses,
-        account_id=_text(query, "account_id", MAX_ID),
-        device_id=_text(query, "device_id", MAX_ID),
+        account_id=form_text(query, "account_id", MAX_ID),
+        device_id=form_text(query, "device_id", MAX_ID),
         limit=int(raw_limit) if raw_limit else DEFAULT_LIMIT,
         near=parse_near(query),
     )

@@ -96,7 +96,7 @@ def test_a_process_that_keeps_dying_is_restarted_ever_more_slowly_and_said_so(ca
         assert crasher.restart_at is not None
         waits.append(crasher.restart_at - died)
         crasher.tend(crasher.restart_at)  # starts it again
-    assert waits == [1, 2, 4, 8, 16, 30, 30]
+    assert waits == pytest.approx([1, 2, 4, 8, 16, 30, 30])
     assert "the crasher stopped with exit code 3; starting it again in 1 s" in caplog.text
     assert "it keeps dying" in caplog.text and "starting it again every 30 s" in caplog.text
     # Once it has served a while, a death is restarted quickly again.

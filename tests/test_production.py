@@ -99,7 +99,8 @@ def test_webhooks_and_the_web_chat_are_spread_over_the_rasa_servers(stand_ins):
             assert requests.post(f"{url}{path}", json={}, timeout=10).status_code == 200, path
     assert requests.get(f"{url}/webhooks/web/", timeout=10).status_code == 200
     assert len(rasa[0].paths) + len(rasa[1].paths) == 9
-    assert min(len(rasa[0].paths), len(rasa[1].paths)) >= 3, (rasa[0].paths, rasa[1].paths)  # taking turns
+    # Taking turns, whichever of nginx's workers took the request (one round robin for all of them).
+    assert abs(len(rasa[0].paths) - len(rasa[1].paths)) <= 1, (rasa[0].paths, rasa[1].paths)
     for path in ("/open311/v2/services.json", "/console/", "/stats/", "/media/abc.jpg"):
         assert requests.get(f"{url}{path}", timeout=10).status_code == 200, path
     assert backend.paths == ["/open311/v2/services.json", "/console/", "/stats/", "/media/abc.jpg"]
