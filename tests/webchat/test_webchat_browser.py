@@ -122,6 +122,22 @@ def test_reload_keeps_the_conversation_and_new_conversation_starts_afresh(webcha
     assert browser.execute_script("return localStorage.getItem('hue-webchat-sender')") != sender
 
 
+def test_a_photo_sent_is_still_shown_after_a_reload(webchat, page_url, fake_backend, browser, tmp_path):
+    page = ChatPage(browser, page_url, timeout=20)
+    page.say(COMPLAINT)
+    page.upload(photo_file(tmp_path / "rac.jpg"))  # 480×360
+    kept = lambda d: (d.find_element(By.CSS_SELECTOR, ".msg.photo img").get_attribute("src")  # noqa: E731
+                      .startswith("data:image/jpeg"))
+    WebDriverWait(browser, 20).until(kept, "the preview copied to be kept with the log")
+
+    browser.refresh()
+    [shown] = browser.find_elements(By.CSS_SELECTOR, ".msg.photo img")
+    assert shown.get_attribute("src").startswith("data:image/jpeg")
+    assert (shown.get_attribute("naturalWidth"), shown.get_attribute("naturalHeight")) == ("320", "240")
+    assert shown.get_attribute("alt") == "Ảnh bạn gửi: rac.jpg"
+    page.screenshot("webchat-photo-after-reload.png")
+
+
 # The real stack ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

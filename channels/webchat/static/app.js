@@ -4,6 +4,9 @@
 
 (function () {
   const MAX_PHOTO_BYTES = 10 * 1024 * 1024;
+  // A photo's preview is kept with the saved log as a copy this many pixels at most on its longer
+  // side (some 15 KB): the blob: URL of the file picked dies with the page.
+  const KEPT_PREVIEW_PX = 320;
   const HUE_CENTER = [16.4637, 107.5909];
   const TEXT = {
     offline: "Không kết nối được với máy chủ. Bạn vui lòng kiểm tra mạng và thử lại.",
@@ -93,6 +96,23 @@
     // A photo grows once loaded: keep the newest message, not the photo, in view.
     img.addEventListener("load", () => log.lastElementChild.scrollIntoView({ block: "end" }));
     return img;
+  }
+
+  async function keepPreview(img, file) {
+    try {
+      const bitmap = await createImageBitmap(file);
+      const scale = Math.min(1, KEPT_PREVIEW_PX / Math.max(bitmap.width, bitmap.height));
+      const canvas = document.createElement("canvas");
+      canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+      canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+      canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      bitmap.close();
+      const picked = img.src;
+      img.src = canvas.toDataURL("image/jpeg", 0.6);
+      URL.revokeObjectURL(picked);
+    } catch (e) {
+      // a file the browser cannot draw: its preview is replaced by words after a reload
+    }
   }
 
   function showError(text) {
@@ -186,7 +206,7 @@
     if (!saved) return;
     log.innerHTML = saved;
     log.querySelectorAll(".typing, .error").forEach((e) => e.remove());
-    // Photo previews were blob: URLs of the previous page.
+    // A preview not yet copied (see keepPreview) was a blob: URL of the previous page.
     log.querySelectorAll('img[src^="blob:"]').forEach((img) => img.replaceWith(TEXT.photoSent));
     log.scrollTop = log.scrollHeight;
   }
@@ -273,7 +293,9 @@
     photoInput.value = ""; // lets the same photo be chosen again after a failure
     for (const file of files) {
       while (busy) await new Promise((r) => setTimeout(r, 100));
-      const preview = bubble("user photo", image(URL.createObjectURL(file), "Ảnh bạn gửi: " + file.name));
+      const shown = image(URL.createObjectURL(file), "Ảnh bạn gửi: " + file.name);
+      const preview = bubble("user photo", shown);
+      keepPreview(shown, file);
       if (file.size > MAX_PHOTO_BYTES) {
         preview.classList.add("failed");
         showError(TEXT.photoTooBig);
