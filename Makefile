@@ -41,10 +41,14 @@ train: install
 run: install
 	$(PY) -m bot.cli run
 
-# The production profile on this machine: 2 Rasa servers and 2 action servers behind nginx on
-# port 8080; needs TRACKER_STORE_URL, LOCK_STORE_URL, ASSISTANT_STORE_URL and DATABASE_URL (see the README).
+# The production profile on this machine: RASA Rasa servers and ACTIONS action servers behind nginx
+# on PORT; needs TRACKER_STORE_URL, LOCK_STORE_URL, ASSISTANT_STORE_URL, DATABASE_URL and the keys
+# BACKEND_API_KEYS, BACKEND_OPERATOR_KEYS, RASA_API_TOKEN (see the README).
+RASA ?= 2
+ACTIONS ?= 2
+PORT ?= 8080
 run-prod: install nginx-deps
-	$(PY) -m tools.production --rasa 2 --actions 2 --port 8080
+	$(PY) -m tools.production --rasa $(RASA) --actions $(ACTIONS) --port $(PORT)
 
 # Headless Chromium for the web chat's browser test (Debian packages).
 browser-deps:

@@ -160,9 +160,10 @@ def our_stack(timeout_s: float = 300, env: Optional[Dict[str, str]] = None,
     ports = dict(zip(("RASA_PORT", "ACTIONS_PORT", "BACKEND_PORT"), free_ports(3), strict=True))
     with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir:
         child_env = {**os.environ, **CHILD_ENV, **{k: str(v) for k, v in ports.items()},
-                     "DATA_DIR": data_dir, "PYTHONPATH": str(PROJECT_ROOT), **(env or {})}
+                     "DATA_DIR": data_dir, "PYTHONPATH": str(PROJECT_ROOT)}
         child_env.pop("HOST", None)  # loopback only
-        child_env.pop("RASA_API_TOKEN", None)  # so the REST channel needs none (channels/rest.py)
+        child_env.pop("RASA_API_TOKEN", None)  # so the REST channel needs none (channels/rest.py), unless `env` says
+        child_env.update(env or {})
         process = start_group([sys.executable, "-m", *command], cwd=PROJECT_ROOT, env=child_env,
                         stdout=subprocess.PIPE, text=True)
         ready = threading.Event()

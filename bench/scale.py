@@ -31,7 +31,7 @@ import psycopg2
 from bench.citizens import SEND_ANYWAY, Replies, offers_to_follow
 from bench.fault import PIN, QUEUED, SENT
 from bench.rest import our_stack
-from tools.databases import scratch_databases
+from tools.databases import scratch_databases, scratch_keys
 from tools.processes import consecutive_free_ports
 
 logger = logging.getLogger("bench")
@@ -87,9 +87,9 @@ async def file_report(session: aiohttp.ClientSession, url: str, sender: str, des
         tally.errors += 1
 
 
-async def load(url: str, citizens: int, duration_s: float, tally: Tally) -> float:
+async def load(url: str, token: str, citizens: int, duration_s: float, tally: Tally) -> float:
     """`citizens` filing reports one after the other until `duration_s` is over; the seconds it took."""
-    webhook = f"{url}/webhooks/rest/webhook"
+    webhook = f"{url}/webhooks/rest/webhook?token={token}"  # the REST channel's, as RASA_API_TOKEN is set
     numbers = iter(range(1, 1_000_000))
     until = time.monotonic() + duration_s
     run = uuid.uuid4().hex[:6]
@@ -130,15 +130,17 @@ def scale_run(*, replicas: int, kill: bool, citizens: int, duration_s: float, po
               redis_url: str) -> Dict[str, Any]:
     with scratch_databases(postgres_url, ("trackers", "reports", "assistant"), "hue_bench_") as databases:
         rasa, actions, port = consecutive_free_ports(replicas), consecutive_free_ports(2), consecutive_free_ports(3)
+        keys = scratch_keys()
         env = {"TRACKER_STORE_URL": databases["trackers"], "DATABASE_URL": databases["reports"],
                "ASSISTANT_STORE_URL": databases["assistant"], "LOCK_STORE_URL": redis_url,
-               "RASA_PORT": str(rasa), "ACTIONS_PORT": str(actions)}
+               "RASA_PORT": str(rasa), "ACTIONS_PORT": str(actions), **keys}
         command = ("tools.production", "--rasa", str(replicas), "--actions", "2", "--port", str(port))
         with our_stack(env=env, command=command):
             tally = Tally()
 
             async def run() -> float:
-                running = asyncio.ensure_future(load(f"http://127.0.0.1:{port}", citizens, duration_s, tally))
+                running = asyncio.ensure_future(load(f"http://127.0.0.1:{port}", keys["RASA_API_TOKEN"], citizens,
+                                                     duration_s, tally))
                 if kill:
                     await asyncio.sleep(duration_s / 2)
                     logger.info("scale run: killing the Rasa server on port %d", rasa)

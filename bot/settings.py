@@ -272,6 +272,7 @@ class Settings:
     host: str = "127.0.0.1"
     rasa_port: int = 5005
     actions_port: int = 5055
+    actions_url: Optional[str] = None  # where the Rasa server calls its actions; None: ACTIONS_PORT here
     backend_port: int = 8000
     rasa_api_token: Optional[str] = None
 
@@ -419,7 +420,7 @@ class Settings:
 
     @property
     def action_endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.actions_port}/webhook"
+        return self.actions_url or f"http://127.0.0.1:{self.actions_port}/webhook"
 
     def telegram_off_reason(self) -> Optional[str]:
         """Why the Telegram channel stays off, or None when it starts. Values that are set but
@@ -491,6 +492,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         host=env.get("HOST", "").strip() or "127.0.0.1",
         rasa_port=_port(env, "RASA_PORT", 5005),
         actions_port=_port(env, "ACTIONS_PORT", 5055),
+        actions_url=_url(env, "ACTIONS_URL", ("http", "https")),
         backend_port=_port(env, "BACKEND_PORT", 8000),
         rasa_api_token=_opt(env, "RASA_API_TOKEN"),
         data_dir=data_dir,

@@ -15,6 +15,7 @@ from typing import Iterator, List, Tuple
 
 import pytest
 import requests
+import yaml
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,7 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from bot.settings import PROJECT_ROOT, load_settings
 from tests.support.servers import BackgroundLoop, free_port, serve
-from tools import production
+from tools import production, supervise
 from tools.processes import consecutive_free_ports, wait_until_up
 
 NGINX = production.nginx_binary()
@@ -201,3 +202,43 @@ def test_the_systemd_units_are_well_formed(tmp_path):
     checked = subprocess.run(["systemd-analyze", "verify", "--man=no", *units], capture_output=True, text=True,
                              timeout=60, env={"SYSTEMD_LOG_LEVEL": "warning", "PATH": "/usr/bin:/bin"})
     assert checked.returncode == 0 and checked.stderr == "", checked.stderr
+
+
+STORES = {"TRACKER_STORE_URL": "postgresql://postgres@127.0.0.1/rasa", "LOCK_STORE_URL": "redis://127.0.0.1:6379/0",
+          "ASSISTANT_STORE_URL": "postgresql://postgres@127.0.0.1/assistant",
+          "DATABASE_URL": "postgresql://postgres@127.0.0.1/reports"}
+
+
+def test_the_profile_refuses_the_development_keys(tmp_path):
+    env = {"DATA_DIR": str(tmp_path), **STORES, "BACKEND_API_KEYS": "k-assistant"}
+    started = subprocess.run([sys.executable, "-m", "tools.production", "--port", str(free_port())],
+                             cwd=PROJECT_ROOT, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True,
+                             timeout=120)
+    assert started.returncode == 2
+    assert "set BACKEND_OPERATOR_KEYS, RASA_API_TOKEN" in started.stderr, started.stderr
+    # A systemd unit's process likewise.
+    served = subprocess.run([sys.executable, "-m", "tools.production", "--serve", "backend"], cwd=PROJECT_ROOT,
+                            env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, timeout=120)
+    assert served.returncode == 2 and "RASA_API_TOKEN" in served.stderr, served.stderr
+
+
+def test_photo_links_and_the_public_address_go_through_nginx(tmp_path, monkeypatch):
+    settings = load_settings({"DATA_DIR": str(tmp_path), **STORES})
+    profile = production.Profile([5005, 5006], [5055], 8080, public_host="0.0.0.0")
+    assert production.child_env(settings, profile)["BACKEND_PUBLIC_URL"] == "http://127.0.0.1:8080"
+    main = production.write_nginx_config(settings, profile)
+    assert "listen 0.0.0.0:8080;" in (main.parent / "hue-phan-anh.conf").read_text()
+    # One the operator set (the name citizens reach) is kept.
+    monkeypatch.setenv("BACKEND_PUBLIC_URL", "https://pa.example.vn")
+    configured = load_settings({"DATA_DIR": str(tmp_path), **STORES, "BACKEND_PUBLIC_URL": "https://pa.example.vn"})
+    assert production.child_env(configured, profile)["BACKEND_PUBLIC_URL"] == "https://pa.example.vn"
+
+
+def test_rasa_servers_of_several_hosts_call_their_actions_through_nginx(tmp_path):
+    across = load_settings({"DATA_DIR": str(tmp_path), "ACTIONS_URL": "http://10.0.0.1:5054/webhook"})
+    assert supervise.endpoints(across)["action_endpoint"] == {"url": "http://10.0.0.1:5054/webhook"}
+    # The local profile's own nginx listener wins over it.
+    profile = production.Profile([5005], [5055], 8080)
+    production.commands(across, Path("model.tar.gz"), profile, "nginx")
+    written = yaml.safe_load((tmp_path / "run" / "endpoints.yml").read_text())
+    assert written["action_endpoint"] == {"url": f"http://127.0.0.1:{profile.actions_proxy_port}/webhook"}

@@ -1,6 +1,8 @@
-"""Scratch PostgreSQL databases, for the tests and the benchmarks that need servers of their own."""
+"""Scratch PostgreSQL databases and keys, for the tests and the benchmarks that need servers of
+their own."""
 from __future__ import annotations
 
+import secrets
 import uuid
 from contextlib import contextmanager
 from typing import Dict, Iterable, Iterator, List
@@ -34,3 +36,8 @@ def scratch_databases(admin_url: str, kinds: Iterable[str], prefix: str) -> Iter
     finally:
         for name in created:
             _run(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def scratch_keys() -> Dict[str, str]:
+    """Fresh keys of the production profile (which refuses the development ones), for one run."""
+    return {name: secrets.token_urlsafe(24) for name in ("BACKEND_API_KEYS", "BACKEND_OPERATOR_KEYS", "RASA_API_TOKEN")}

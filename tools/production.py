@@ -6,11 +6,15 @@ The shared stores are required: trackers on PostgreSQL (TRACKER_STORE_URL), conv
 the channels' state on Redis (LOCK_STORE_URL), the outbox, notices and followers on PostgreSQL
 (ASSISTANT_STORE_URL), reports on PostgreSQL (DATABASE_URL).
 
+It serves the public, so the development keys never stand in: BACKEND_API_KEYS,
+BACKEND_OPERATOR_KEYS and RASA_API_TOKEN are required.
+
 nginx (deploy/nginx/) runs in the foreground as the current user, its configuration and logs
 under DATA_DIR/nginx. It listens on three consecutive ports from `--port`: the public one (the
-webhooks, the web chat, the backend's public routes), the action servers for the Rasa servers'
-`action_endpoint`, and Rasa's HTTP API for the workers (RASA_URL) and nothing else. Model reloads
-go to each Rasa server (RASA_REPLICA_URLS).
+webhooks, the web chat, the backend's public routes; on `--public-host`), the action servers for
+the Rasa servers' `action_endpoint`, and Rasa's HTTP API for the workers (RASA_URL) and nothing
+else (both on loopback). Model reloads go to each Rasa server (RASA_REPLICA_URLS). Photo links
+point at the public port unless BACKEND_PUBLIC_URL says otherwise.
 
 `python -m tools.production --nginx-config ...` prints the site configuration for servers
 elsewhere (see the README's "Production profile").
@@ -93,11 +97,13 @@ class Profile:
     rasa_ports: Sequence[int]
     actions_ports: Sequence[int]
     port: int  # nginx: public; +1 action servers; +2 Rasa's HTTP API
+    public_host: str = "127.0.0.1"  # the address the public port listens on
 
     @classmethod
-    def consecutive(cls, settings: Settings, rasa: int, actions: int, port: int) -> "Profile":
+    def consecutive(cls, settings: Settings, rasa: int, actions: int, port: int,
+                    public_host: str = "127.0.0.1") -> "Profile":
         return cls([settings.rasa_port + i for i in range(rasa)],
-                   [settings.actions_port + i for i in range(actions)], port)
+                   [settings.actions_port + i for i in range(actions)], port, public_host)
 
     @property
     def actions_proxy_port(self) -> int:
@@ -109,7 +115,9 @@ class Profile:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        """The public port, as reached from this machine."""
+        host = "127.0.0.1" if self.public_host in ("0.0.0.0", "*") else self.public_host
+        return f"http://{host}:{self.port}"
 
     @property
     def rasa_api_url(self) -> str:
@@ -138,6 +146,14 @@ def required_stores(settings: Settings) -> List[str]:
             if not value]
 
 
+def required_keys(settings: Settings) -> List[str]:
+    """The keys still unset: without them the public development keys would let anyone in."""
+    return [name for name, value in (("BACKEND_API_KEYS", settings.backend_api_keys),
+                                     ("BACKEND_OPERATOR_KEYS", settings.backend_operator_keys),
+                                     ("RASA_API_TOKEN", settings.rasa_api_token))
+            if not value]
+
+
 def nginx_binary() -> Optional[str]:
     # Debian installs it in /usr/sbin, which is not on a user's PATH.
     return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
@@ -152,7 +168,7 @@ def write_nginx_config(settings: Settings, profile: Profile) -> Path:
         rasa=[f"127.0.0.1:{port}" for port in profile.rasa_ports],
         actions=[f"127.0.0.1:{port}" for port in profile.actions_ports],
         backend=[urlsplit(settings.effective_backend_url).netloc],
-        listen=f"127.0.0.1:{profile.port}", actions_listen=f"127.0.0.1:{profile.actions_proxy_port}",
+        listen=f"{profile.public_host}:{profile.port}", actions_listen=f"127.0.0.1:{profile.actions_proxy_port}",
         rasa_api_listen=f"127.0.0.1:{profile.rasa_api_port}", server_name="127.0.0.1 localhost",
         access_log=str(prefix / "logs" / "access.log"))
     (prefix / "hue-phan-anh.conf").write_text(site)
@@ -167,7 +183,8 @@ def commands(settings: Settings, model: Path, profile: Profile, nginx: str) -> D
     """Every process of the profile by name, in the order they start: supervise's commands, with
     a Rasa server and an action server per port and nginx after the Rasa servers."""
     # The Rasa servers call their action servers through nginx.
-    endpoints_path = supervise.write_endpoints(dataclasses.replace(settings, actions_port=profile.actions_proxy_port))
+    endpoints_path = supervise.write_endpoints(
+        dataclasses.replace(settings, actions_port=profile.actions_proxy_port, actions_url=None))
     main_config = write_nginx_config(settings, profile)
     single = supervise.commands(settings, model, endpoints_path)
     processes: Dict[str, List[str]] = {}
@@ -195,8 +212,11 @@ def health_urls(settings: Settings, profile: Profile) -> Dict[str, str]:
 
 
 def child_env(settings: Settings, profile: Profile) -> Dict[str, str]:
-    return {**supervise.child_env(settings), "RASA_URL": profile.rasa_api_url,
-            "RASA_REPLICA_URLS": ",".join(profile.replica_urls())}
+    env = {**supervise.child_env(settings), "RASA_URL": profile.rasa_api_url,
+           "RASA_REPLICA_URLS": ",".join(profile.replica_urls())}
+    if not settings.backend_public_url:  # photos through nginx, like everything public
+        env["BACKEND_PUBLIC_URL"] = profile.url
+    return env
 
 
 def start_all(settings: Settings, model: Path, profile: Profile, nginx: str,
@@ -230,6 +250,10 @@ def cannot_start(settings: Settings, profile: Profile) -> Optional[str]:
     missing = required_stores(settings)
     if missing:
         return f"the production profile keeps everything in shared stores: set {', '.join(missing)}"
+    keys = required_keys(settings)
+    if keys:
+        return ("the production profile serves the public with its own keys, never the development ones: "
+                f"set {', '.join(keys)}")
     if nginx_binary() is None:
         return "nginx is not installed: `make nginx-deps` installs Debian's package"
     ports = profile.ports(settings)
@@ -286,6 +310,10 @@ def serve(settings: Settings, name: str, at: Optional[int]) -> int:
         # Each Rasa server its own endpoints file: two starting together never read a half-written one.
         own = (dataclasses.replace(settings, rasa_port=at, data_dir=settings.data_dir / "run" / f"rasa-{at}")
                if name == "rasa" else dataclasses.replace(settings, actions_port=at))
+    keys = required_keys(settings)
+    if keys:
+        print(f"error: a production process needs its own keys: set {', '.join(keys)}", file=sys.stderr)
+        return 2
     model = models.live_model(settings)
     if name == "rasa" and model is None:
         print("error: no live model in MODELS_DIR: `python -m bot.cli train`", file=sys.stderr)
@@ -318,11 +346,16 @@ def addresses(value: str) -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.production", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.production",
+                                     description="The production profile on one machine, one of its processes "
+                                                 "(--serve), or nginx's site file for servers elsewhere "
+                                                 "(--nginx-config).")
     parser.add_argument("--rasa", type=int, default=2, help="Rasa servers (ports from RASA_PORT)")
     parser.add_argument("--actions", type=int, default=2, help="action servers (ports from ACTIONS_PORT)")
     parser.add_argument("--port", type=int, default=8080,
                         help="nginx's public port; the next two: action servers, Rasa's API (loopback)")
+    parser.add_argument("--public-host", default="127.0.0.1",
+                        help="the address the public port listens on (0.0.0.0: every interface)")
     parser.add_argument("--serve", metavar="NAME",
                         help="become one process (rasa, actions, backend, admin, outbox, notifier): systemd units")
     parser.add_argument("--at", type=int, metavar="PORT", help="with --serve rasa|actions: its port")
@@ -352,7 +385,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     if args.serve:
         return serve(settings, args.serve, args.at)
-    profile = Profile.consecutive(settings, args.rasa, args.actions, args.port)
+    profile = Profile.consecutive(settings, args.rasa, args.actions, args.port, args.public_host)
     reason = cannot_start(settings, profile)
     if reason:
         print(f"error: {reason}", file=sys.stderr)

@@ -23,6 +23,7 @@ from tests.support import services
 from tests.support.conversation import COMPLAINT, REPORT_CODE, Citizen, text
 from tests.support.places import THUAN_HOA
 from tests.support.stack import Stack, running_stack
+from tools.databases import scratch_keys
 from tools.processes import consecutive_free_ports, port_in_use, wait_until_up
 from tools.production import nginx_binary
 
@@ -37,6 +38,7 @@ class Profile:
     stack: Stack
     rasa_ports: Tuple[int, int]
     reports_url: str
+    keys: Dict[str, str]  # its own: the profile refuses the development keys
 
     def replica_url(self, index: int) -> str:
         return f"http://127.0.0.1:{self.rasa_ports[index]}"
@@ -58,13 +60,14 @@ def profile(tmp_path_factory) -> Iterator[Profile]:
         services.unavailable("nginx is not installed: run `make nginx-deps`")
     with services.scratch_databases("trackers", "reports", "assistant") as databases:
         rasa, actions, nginx = consecutive_free_ports(2), consecutive_free_ports(2), consecutive_free_ports(3)
+        keys = scratch_keys()
         env = {"TRACKER_STORE_URL": databases["trackers"], "DATABASE_URL": databases["reports"],
                "ASSISTANT_STORE_URL": databases["assistant"], "LOCK_STORE_URL": services.REDIS_URL,
-               "RASA_PORT": str(rasa), "ACTIONS_PORT": str(actions)}
+               "RASA_PORT": str(rasa), "ACTIONS_PORT": str(actions), **keys}
         command = ("tools.production", "--rasa", "2", "--actions", "2", "--port", str(nginx))
         with running_stack(tmp_path_factory.mktemp("production"), env=env, command=command) as stack:
             public = dataclasses.replace(stack, rasa_port=nginx)
-            yield Profile(public, stack, (rasa, rasa + 1), databases["reports"])
+            yield Profile(public, stack, (rasa, rasa + 1), databases["reports"], keys)
 
 
 def test_two_replicas_share_a_conversation_and_the_report_is_stored_once(profile):
@@ -141,12 +144,14 @@ def test_two_messages_at_two_replicas_at_once_are_answered_one_after_the_other(p
         assert wait_until_up(f"{profile.replica_url(i)}/", [], 180), profile.stack.output()
     sender = f"parallel-{uuid.uuid4().hex[:8]}"
     messages = [COMPLAINT, "/affirm"]
-    answers = parallel([(f"{profile.replica_url(i)}/webhooks/rest/webhook", {"sender": sender, "message": text})
+    answers = parallel([(dataclasses.replace(profile.stack, rasa_port=profile.rasa_ports[i]).rest_webhook,
+                         {"sender": sender, "message": text})
                         for i, text in enumerate(messages)])
 
     assert [answer.status_code for answer in answers] == [200, 200], [a.text for a in answers]
     assert all(answer.json() for answer in answers)  # each message got its reply
-    tracker = requests.get(f"{profile.replica_url(0)}/conversations/rest:{sender}/tracker", timeout=10).json()
+    tracker = requests.get(f"{profile.replica_url(0)}/conversations/rest:{sender}/tracker", timeout=10,
+                           params={"token": profile.keys["RASA_API_TOKEN"]}).json()
     conversation = turns(tracker)
     # Both messages, once each, and the second read only once the first was answered to the end.
     assert sorted(said for said, _ in conversation) == sorted(messages), conversation

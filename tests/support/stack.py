@@ -45,6 +45,7 @@ class Stack:
     # Where the outbox worker and the notifier serve /metrics
     outbox_metrics_port: int = 0
     notifier_metrics_port: int = 0
+    rasa_api_token: Optional[str] = None  # also the REST channel's, when the stack has one
     log: Deque[str] = field(default_factory=lambda: collections.deque(maxlen=400))
 
     @property
@@ -53,7 +54,8 @@ class Stack:
 
     @property
     def rest_webhook(self) -> str:
-        return f"{self.rasa_url}/webhooks/rest/webhook"
+        token = f"?token={self.rasa_api_token}" if self.rasa_api_token else ""
+        return f"{self.rasa_url}/webhooks/rest/webhook{token}"
 
     @property
     def webchat_url(self) -> str:
@@ -194,7 +196,8 @@ def running_stack(data_dir: Path, *, env: Optional[Mapping[str, str]] = None,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
     )
     stack = Stack(rasa_port, actions_port, backend_port, admin_port, data_dir, process,
-                  outbox_metrics_port=outbox_metrics_port, notifier_metrics_port=notifier_metrics_port)
+                  outbox_metrics_port=outbox_metrics_port, notifier_metrics_port=notifier_metrics_port,
+                  rasa_api_token=(env or {}).get("RASA_API_TOKEN"))
     ready = threading.Event()
 
     def read() -> None:
