@@ -32,13 +32,6 @@ async def counted(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
-async def scrape(request: web.Request) -> web.Response:
-    if metrics.proxied(request.headers):
-        raise web.HTTPNotFound()
-    body, content_type = metrics.exposition()
-    return web.Response(body=body, headers={"Content-Type": content_type})
-
-
 def setup(app: web.Application) -> None:
     """Adds /metrics; `counted` goes first among the app's middlewares (it sees the final status)."""
-    app.router.add_get("/metrics", scrape)
+    app.router.add_get("/metrics", metrics.scrape)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Mapping, Optional, Tuple
 
+from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -89,6 +90,14 @@ def proxied(headers: Mapping[str, Any]) -> bool:
 def exposition() -> Tuple[bytes, str]:
     """The body and content type of a scrape."""
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+async def scrape(request: web.Request) -> web.Response:
+    """`GET /metrics` of an aiohttp server (the backend, the admin service): 404 through a proxy."""
+    if proxied(request.headers):
+        raise web.HTTPNotFound()
+    body, content_type = exposition()
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 class _OutboxGauges(Collector):

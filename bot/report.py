@@ -244,6 +244,12 @@ def typed_button(text: str, buttons: Iterable[Dict[str, str]]) -> Optional[str]:
 _PAYLOAD = re.compile(r"^/(\w+)(\{.*\})?$", re.S)
 
 
+def payload_intent(payload_text: str) -> Optional[str]:
+    """The intent a button's payload names ("/inform{...}": inform), or None."""
+    match = _PAYLOAD.match(payload_text)
+    return match.group(1) if match else None
+
+
 def pressed(message: Dict[str, Any], payload_text: str) -> Dict[str, Any]:
     """`message` as if its button `payload_text` had been pressed: the payload's intent and
     entities instead of what the NLU read in the typed words."""

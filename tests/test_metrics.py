@@ -16,7 +16,7 @@ from rasa.core.agent import Agent
 from rasa.core.lock_store import InMemoryLockStore, RedisLockStore
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import create_engine
 
@@ -136,6 +136,26 @@ def test_an_intent_the_model_does_not_have_is_counted_as_other():
     # A message typed as `/anything` reaches the policies with that intent: no series for it.
     assert rasa_metrics._intent(Processor(), tracker_after("greet")) == "greet"
     assert rasa_metrics._intent(Processor(), tracker_after("anything_typed")) == "other"
+
+
+def test_a_button_s_words_typed_at_its_question_count_as_the_button():
+    skip = {"title": "⏭️ Bỏ qua", "payload": "/deny"}
+    asked = BotUttered("Bạn gửi ảnh hiện trường nhé.", data={"buttons": [skip]})
+    processor = Processor()
+    processor.domain = Domain.from_dict({"intents": ["deny", "cancel", "nlu_fallback"]})
+
+    def after(*said: UserUttered) -> DialogueStateTracker:
+        return DialogueStateTracker.from_events("rest:lan", [asked, *said])
+
+    # The NLU reads "bo qua" as cancelling the whole report; at the photo question it skips the photos.
+    assert rasa_metrics._intent(processor, after(UserUttered("bo qua", intent={"name": "cancel"}))) == "deny"
+    unsure = after(UserUttered("Bỏ qua", intent={"name": "nlu_fallback"}))
+    assert rasa_metrics._intent(processor, unsure) == "deny"
+    assert not rasa_metrics._fell_back(unsure, rasa_metrics._intent(processor, unsure))
+    # Elsewhere, or other words, are what the NLU read.
+    later = after(UserUttered("ok"), UserUttered("bo qua", intent={"name": "cancel"}))
+    assert rasa_metrics._intent(processor, later) == "cancel"
+    assert rasa_metrics._intent(processor, after(UserUttered("hủy", intent={"name": "cancel"}))) == "cancel"
 
 
 def test_a_fallback_is_the_nlu_s_or_the_policies_own():

@@ -2,8 +2,9 @@
 
 - Each citizen's message (`MessageProcessor.handle_message`, which every channel calls; Rasa's
   HTTP API, the outbox and the notifier do not) is counted by channel and by the intent the NLU read
-  (one of the model's; a typed `/anything` is "other"), timed by channel to the last reply, and
-  counted as a fallback when its intent is nlu_fallback or the policies chose action_fallback.
+  (one of the model's; a typed `/anything` is "other"; a button's words typed at its question, the
+  button's), timed by channel to the last reply, and counted as a fallback when its intent is
+  nlu_fallback or the policies chose action_fallback.
 - `GET /metrics` serves them, except to a request that came through a proxy (404, `metrics.proxied`).
 - `GET /ready` is 200 once a model is loaded and the tracker store and the lock store answer, else
   503 with what is missing: what a load balancer or an orchestrator waits for before sending
@@ -17,18 +18,18 @@ from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any, Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from rasa.core.channels.channel import UserMessage
 from rasa.core.processor import MessageProcessor
-from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from sqlalchemy import text
 
-from bot import metrics
+from bot import metrics, report
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +51,27 @@ class _Turn:
 _turn: ContextVar[Optional[_Turn]] = ContextVar("metrics_turn", default=None)
 
 
+def _shown_buttons(tracker: DialogueStateTracker) -> List[Dict[str, Any]]:
+    """The buttons of the question the latest message answers (none if it answered none)."""
+    answering = False
+    for event in reversed(tracker.events):
+        if isinstance(event, UserUttered):
+            if answering:
+                return []
+            answering = True
+        elif answering and isinstance(event, BotUttered) and (event.data or {}).get("buttons"):
+            return list(event.data["buttons"])
+    return []
+
+
 def _intent(processor: MessageProcessor, tracker: DialogueStateTracker) -> str:
-    name = (tracker.latest_message.intent or {}).get("name") if tracker.latest_message else None
+    """The message's intent; a button's words typed at its question count as the button, as the
+    report form reads them ("bỏ qua" skips the photos: not `cancel`, nor the NLU's fallback)."""
+    message = tracker.latest_message
+    name = (message.intent or {}).get("name") if message else None
+    typed = report.typed_button(message.text or "", _shown_buttons(tracker)) if message else None
+    if typed:
+        name = report.payload_intent(typed)
     return str(name) if name in processor.domain.intents else metrics.OTHER
 
 

@@ -1,8 +1,9 @@
 """`python -m bot.admin.server`, started by `make run`: the admins' operations over HTTP on
 HOST:ADMIN_PORT, for the console's admin section (`backend/console/`), which may not import them.
 
-Every route but `GET /health` needs `Authorization: Bearer <ADMIN_API_TOKEN>` (the service refuses
-to start without one), and every POST names who acts in `X-Admin-User`, for the audit log. No CORS:
+Every route but `GET /health` and `GET /metrics` (Prometheus; 404 through a proxy) needs
+`Authorization: Bearer <ADMIN_API_TOKEN>` (the service refuses to start without one), and every
+POST names who acts in `X-Admin-User`, for the audit log. No CORS:
 only the console's server calls it, never a browser. Answers are JSON; what cannot be done is
 `{"error": "<Vietnamese message>"}` with the AdminError's status. Every SCAN_INTERVAL_S (and before
 each inbox read) the tracker store is scanned, so that the inbox shows what citizens just said.
@@ -21,6 +22,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Optional
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from bot import metrics
 from bot.admin import audit, dashboard, inbox, labels, models, retrain
 from bot.admin.cli import require_job
 from bot.admin.errors import AdminError
@@ -35,7 +37,7 @@ SCAN_INTERVAL_S = 30.0
 # A label or discard names groups by key; a few hundred keys fit many times over.
 MAX_JSON_BODY = 128 * 1024
 MAX_WHO_CHARS = 100
-PUBLIC_PATHS = ("/health",)
+PUBLIC_PATHS = ("/health", "/metrics")  # /metrics: refused through a proxy, like every process's
 
 # aiohttp's own refusals, said in the admins' language.
 _HTTP_MESSAGES = {
@@ -268,6 +270,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_inbox_scanner)
     app.add_routes([
         web.get("/health", health),
+        web.get("/metrics", metrics.scrape),
         web.get("/inbox", get_inbox),
         web.get("/options", get_options),
         web.post("/inbox/label", post_label),

@@ -57,6 +57,12 @@ async def test_only_the_token_opens_the_service_and_no_other_site_may_call_it(ad
     assert "Access-Control-Allow-Origin" not in answered.headers
 
 
+async def test_prometheus_scrapes_it_directly_never_through_a_proxy(admin):
+    scraped = await admin.get("/metrics")
+    assert scraped.status == 200 and "process_cpu_seconds_total" in await scraped.text()
+    assert (await admin.get("/metrics", headers={"X-Forwarded-For": "203.0.113.7"})).status == 404
+
+
 async def test_a_change_must_name_who_makes_it(admin, data_dir):
     await store_said(data_dir, "ổ gà to quá trời", "nlu_fallback", 0.2)
     [group] = (await (await admin.get("/inbox", headers=AUTH)).json())["groups"]
