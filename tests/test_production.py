@@ -21,10 +21,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from sqlalchemy.engine import make_url
 
 from bot.settings import PROJECT_ROOT, load_settings
+from tests.support import services
 from tests.support.servers import BackgroundLoop, free_port, serve
 from tools import production, supervise
+from tools.databases import scratch_keys
 from tools.processes import consecutive_free_ports, wait_until_up
 
 NGINX = production.nginx_binary()
@@ -220,6 +223,22 @@ def test_the_profile_refuses_the_development_keys(tmp_path):
     served = subprocess.run([sys.executable, "-m", "tools.production", "--serve", "backend"], cwd=PROJECT_ROOT,
                             env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, timeout=120)
     assert served.returncode == 2 and "RASA_API_TOKEN" in served.stderr, served.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_database_not_created_yet_is_named_before_anything_starts(tmp_path):
+    with services.scratch_databases("trackers") as databases:
+        missing = make_url(databases["trackers"]).set(database="hue_never_created").render_as_string(False)
+        env = {"DATA_DIR": str(tmp_path), "TRACKER_STORE_URL": databases["trackers"],
+               "ASSISTANT_STORE_URL": databases["trackers"], "DATABASE_URL": missing,
+               "LOCK_STORE_URL": services.REDIS_URL, **scratch_keys()}
+        started = subprocess.run([sys.executable, "-m", "tools.production", "--port", str(free_port())],
+                                 cwd=PROJECT_ROOT, env={"PATH": "/usr/bin:/bin", **env}, capture_output=True,
+                                 text=True, timeout=120)
+    assert started.returncode == 2, started.stderr
+    assert started.stderr.startswith("error: DATABASE_URL does not answer:"), started.stderr
+    assert 'database "hue_never_created" does not exist' in started.stderr and "Traceback" not in started.stderr
 
 
 def test_photo_links_and_the_public_address_go_through_nginx(tmp_path, monkeypatch):

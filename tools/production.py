@@ -35,6 +35,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 from urllib.parse import urlsplit
 
+import psycopg2
+import redis
+from sqlalchemy.engine import make_url
+
 from bot import cli
 from bot.admin import models
 from bot.settings import PROJECT_ROOT, Settings, SettingsError, load_settings
@@ -154,6 +158,27 @@ def required_keys(settings: Settings) -> List[str]:
             if not value]
 
 
+def unreachable_store(settings: Settings) -> Optional[str]:
+    """Which shared store does not answer and why (a database not created yet, a server down), or
+    None: said before anything starts, rather than as a traceback of the first process to use it."""
+    databases = (("TRACKER_STORE_URL", settings.tracker_store_url),
+                 ("ASSISTANT_STORE_URL", settings.assistant_store_url), ("DATABASE_URL", settings.database_url))
+    for name, url in databases:
+        if not url or not url.startswith("postgres"):
+            continue
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        try:
+            psycopg2.connect(dsn, connect_timeout=5).close()
+        except psycopg2.Error as exc:
+            return f"{name} does not answer: {str(exc).strip().splitlines()[-1]}"
+    if settings.lock_store_url:
+        try:
+            redis.Redis.from_url(settings.lock_store_url, socket_connect_timeout=5).ping()
+        except redis.RedisError as exc:
+            return f"LOCK_STORE_URL does not answer: {exc}"
+    return None
+
+
 def nginx_binary() -> Optional[str]:
     # Debian installs it in /usr/sbin, which is not on a user's PATH.
     return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
@@ -256,6 +281,9 @@ def cannot_start(settings: Settings, profile: Profile) -> Optional[str]:
                 f"set {', '.join(keys)}")
     if nginx_binary() is None:
         return "nginx is not installed: `make nginx-deps` installs Debian's package"
+    unreachable = unreachable_store(settings)
+    if unreachable:
+        return unreachable
     ports = profile.ports(settings)
     for name, port in ports.items():
         same = [other for other, value in ports.items() if value == port and other != name]
