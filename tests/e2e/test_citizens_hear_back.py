@@ -54,10 +54,7 @@ async def test_a_state_change_reaches_the_telegram_citizen_once_across_a_notifie
     assert text == (f"Phản ánh {code} của bạn có cập nhật mới: đang xử lý.\n"
                     "Ghi chú của đơn vị xử lý: Đội công trình đang sửa đèn")
 
-    first = stack.pid_of("bot.notifier")
-    os.kill(first, signal.SIGTERM)  # make run starts it again
-    await eventually(lambda: feed_reads_since_restart(stack, first) >= 2, "the restarted notifier reading the feed",
-                     timeout_s=6 * INTERVAL_S + 30)
+    await restart_the_notifier(stack)
     assert len(texts()) == 1, citizen.transcript
 
 
@@ -84,10 +81,7 @@ async def test_a_state_change_reaches_the_web_chat_page_once_across_a_notifier_r
                                                       row["sender_id"], f"notice:{row['update_id']}")
     assert failure is None and since is not None and proactive.triggered(since, notifier.RESOLVED_INTENT)
 
-    first = stack.pid_of("bot.notifier")
-    os.kill(first, signal.SIGTERM)  # make run starts it again
-    await eventually(lambda: feed_reads_since_restart(stack, first) >= 2, "the restarted notifier reading the feed",
-                     timeout_s=6 * INTERVAL_S + 30)
+    await restart_the_notifier(stack)
     assert len(texts()) == 1 and len(asked()) == 1, citizen.transcript
 
 
@@ -116,6 +110,14 @@ async def test_a_state_change_appears_on_the_citizens_open_page(stack, phone):
         page.screenshot("webchat-state-change.png")
     [shown] = told(page.bot_texts(), code, note)
     assert "đang xử lý" in shown
+
+
+async def restart_the_notifier(stack: Stack) -> None:
+    """Stops the notifier (make run starts it again) and waits until the new one has read the feed."""
+    first = stack.pid_of("bot.notifier")
+    os.kill(first, signal.SIGTERM)
+    await eventually(lambda: feed_reads_since_restart(stack, first) >= 2, "the restarted notifier reading the feed",
+                     timeout_s=6 * INTERVAL_S + 30)
 
 
 def feed_reads_since_restart(stack: Stack, old_pid: int) -> int:
