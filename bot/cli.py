@@ -79,7 +79,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     train_parser.add_argument("--if-missing", action="store_true", help="skip if a model is up to date")
     sub.add_parser("run", help="start backend, action server and Rasa server")
     sub.add_parser("reload", help="put the newest model live on the running Rasa server")
-    admin_cli.add_arguments(sub.add_parser("admin", help="the admins' loop: inbox, labels, retraining, models"))
+    sub.add_parser("admin", help="the admins' loop: inbox, labels, retraining, models (`admin --help`)")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["admin"]:  # its own parser: errors as JSON, for scripts
+        return admin_cli.main(argv[1:])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -89,8 +92,6 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         if args.command == "reload":
             return reload(settings)
-        if args.command == "admin":
-            return admin_cli.run(settings, args)
         settings.check_exposure()
         model = models.live_model(settings) or train(settings)
         private_files()

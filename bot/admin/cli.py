@@ -1,21 +1,55 @@
 """`python -m bot.cli admin <command>`: the admin service's operations for scripts and shells,
 calling the same functions directly. Each prints one JSON document on stdout and exits 0, or prints
-`{"error": "<Vietnamese message>"}` and exits 1 for what cannot be done; a retraining in the
-foreground says its progress on stderr, and exits 1 when its job failed."""
+`{"error": "<Vietnamese message>"}` and exits 1 for what cannot be done, wrong arguments included
+(scripts and cron read one shape); a retraining in the foreground says its progress on stderr, and
+exits 1 when its job failed."""
 from __future__ import annotations
 
 import argparse
 import getpass
 import json
+import logging
+import os
 import sys
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, List, NoReturn, Optional
 
 from bot.admin import audit, dashboard, inbox, labels, models, retrain, store
 from bot.admin.errors import AdminError
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError, load_settings
 
 NO_JOB = "Chưa có lần huấn luyện nào."
 UNKNOWN_JOB = "Không có lần huấn luyện này."
+# The bounds of the list arguments, here and in the admin service's query parameters.
+BOUNDS = {"limit": (1, 1000), "offset": (0, 10**9), "days": (1, 366)}
+
+
+def _refused(message: str) -> int:
+    """`{"error": message}` on stdout; the exit code."""
+    print(json.dumps({"error": message}, ensure_ascii=False), flush=True)
+    return 1
+
+
+class _JsonErrors(argparse.ArgumentParser):
+    """Wrong arguments answered as the commands' own errors are."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.exit(_refused(f"Tham số không hợp lệ ({self.prog} --help): {message}"))
+
+
+def bounded(name: str) -> Callable[[str], int]:
+    """The argument type of an integer within BOUNDS[name]."""
+    low, high = BOUNDS[name]
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{name} phải là số nguyên từ {low} đến {high}")
+        return value
+
+    return parse
 
 
 def default_who() -> str:
@@ -35,7 +69,7 @@ def require_job(settings: Settings, job_id: Optional[int] = None) -> Dict[str, A
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="admin_command", required=True)
+    sub = parser.add_subparsers(dest="admin_command", required=True, parser_class=_JsonErrors)
 
     def with_who(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
         command.add_argument("--by", default=None, help="who acts, for the audit log (default cli:$USER)")
@@ -43,8 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     show = sub.add_parser("inbox", help="messages not understood, grouped, most frequent first")
     show.add_argument("--status", choices=store.STATUSES, default="open")
-    show.add_argument("--limit", type=int, default=100)
-    show.add_argument("--offset", type=int, default=0)
+    show.add_argument("--limit", type=bounded("limit"), default=100)
+    show.add_argument("--offset", type=bounded("offset"), default=0)
     label = with_who(sub.add_parser("label", help="write groups into the training data as an intent"))
     label.add_argument("--key", action="append", required=True, help="a group's key (repeat for several)")
     label.add_argument("--intent", required=True)
@@ -67,9 +101,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     live = with_who(sub.add_parser("live", help="put a kept model that passed the gate live again"))
     live.add_argument("name")
     board = sub.add_parser("dashboard", help="messages a day, share understood, top missed")
-    board.add_argument("--days", type=int, default=30)
+    board.add_argument("--days", type=bounded("days"), default=30)
     log = sub.add_parser("audit", help="who did what, newest first")
-    log.add_argument("--limit", type=int, default=100)
+    log.add_argument("--limit", type=bounded("limit"), default=100)
 
 
 def _progress(job: Dict[str, Any]) -> None:
@@ -109,12 +143,26 @@ def _operate(settings: Settings, args: argparse.Namespace) -> Any:
     return audit.entries(args.limit)
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
+def main(argv: List[str]) -> int:
+    """`python -m bot.cli admin ARGV`."""
+    parser = _JsonErrors(prog="python -m bot.cli admin",
+                         description="The admins' loop: inbox, labels, retraining, models (JSON out).")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return _refused(f"Cấu hình không hợp lệ: {exc}")
     try:
         result = _operate(settings, args)
     except AdminError as exc:
-        print(json.dumps({"error": str(exc)}, ensure_ascii=False))
+        return _refused(str(exc))
+    try:
+        print(json.dumps(result, ensure_ascii=False, indent=2), flush=True)
+    except BrokenPipeError:  # `| head`: the reader had enough; no traceback at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    print(json.dumps(result, ensure_ascii=False, indent=2))
-    # A retraining that failed is still reported as its job, but a script must see it failed.
+    # A retraining that failed is still reported as its job (its `message` says why), but a
+    # script must see it failed.
     return 1 if args.admin_command == "retrain" and result.get("state") == "failed" else 0

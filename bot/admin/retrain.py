@@ -53,6 +53,7 @@ COLUMNS = ("id", "state", "stage", "progress", "message", "started_by", "started
 STAGES = {"training": (0.0, 0.7), "scoring": (0.7, 0.9), "loading": (0.9, 1.0)}
 TRAINING_GUESS_S = 40.0  # the first training's expected length; later ones use the last
 POLL_S = 1.0
+LOG_FILE = "retrain.log"  # under DATA_DIR: what a retraining started in the background printed
 PR_SET_PDEATHSIG = 1  # prctl(2)
 
 PREPARING = "Đang chuẩn bị huấn luyện..."
@@ -147,14 +148,20 @@ def _claim(db: sqlite3.Connection, who: str, pid: Optional[int]) -> int:
 
 def start(settings: Settings, who: str) -> Job:
     """Starts a retraining in the background (`python -m bot.cli admin retrain --by WHO`, reading
-    the same environment); the job. AdminError 409 while one runs."""
+    the same environment); the job. AdminError 409 while one runs. Its output goes to
+    DATA_DIR/LOG_FILE, never to the caller's streams: a script or cron job that started it gets
+    its answer at once, not once the training is over."""
     with closing(_connect(settings)) as db:
         job_id = _claim(db, who, os.getpid())  # this process's until the child's pid is known
         try:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "admin", "retrain", f"--by={who}"],
-                cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            )
+            log = os.open(settings.data_dir / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "bot.cli", "admin", "retrain", f"--by={who}"],
+                    cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                )
+            finally:
+                os.close(log)
         except OSError as exc:
             logger.error("could not start the retraining: %s", exc)
             with db:

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import sys
+from argparse import ArgumentTypeError
 from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Optional
 
 from aiohttp import web
@@ -24,7 +25,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from bot import metrics
 from bot.admin import audit, dashboard, inbox, labels, models, retrain
-from bot.admin.cli import require_job
+from bot.admin.cli import bounded, require_job
 from bot.admin.errors import AdminError
 from bot.settings import Settings, SettingsError, start_process
 
@@ -138,17 +139,14 @@ def _text(body: Dict[str, Any], name: str) -> Optional[str]:
     return value or None
 
 
-def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+def _int_param(request: web.Request, name: str, default: int) -> int:
     raw = request.query.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise AdminError(f"Tham số {name} phải là số nguyên từ {low} đến {high}.")
-    return value
+        return bounded(name)(raw)
+    except ArgumentTypeError as exc:
+        raise AdminError(f"Tham số {exc}.") from exc
 
 
 async def scan_inbox(app: web.Application) -> None:
@@ -186,8 +184,8 @@ async def health(request: web.Request) -> web.Response:
 async def get_inbox(request: web.Request) -> web.Response:
     await scan_inbox(request.app)
     status = request.query.get("status", "open")
-    limit = _int_param(request, "limit", 100, 1, 1000)
-    offset = _int_param(request, "offset", 0, 0, 10**9)
+    limit = _int_param(request, "limit", 100)
+    offset = _int_param(request, "offset", 0)
     return _json(await asyncio.to_thread(inbox.groups, status, limit, offset))
 
 
@@ -250,12 +248,12 @@ async def post_put_live(request: web.Request) -> web.Response:
 
 
 async def get_dashboard(request: web.Request) -> web.Response:
-    days = _int_param(request, "days", 30, 1, 366)
+    days = _int_param(request, "days", 30)
     return _json(await asyncio.to_thread(dashboard.dashboard, request.app[SETTINGS], days))
 
 
 async def get_audit(request: web.Request) -> web.Response:
-    limit = _int_param(request, "limit", 100, 1, 1000)
+    limit = _int_param(request, "limit", 100)
     return _json(await asyncio.to_thread(audit.entries, limit))
 
 

@@ -11,7 +11,10 @@ from tests.support.tracker_store import store_said
 
 
 def admin(capsys, *args):
-    code = main(["admin", *args])
+    try:
+        code = main(["admin", *args])
+    except SystemExit as exit:  # wrong arguments, refused by the parser
+        code = exit.code
     return code, json.loads(capsys.readouterr().out)
 
 
@@ -55,6 +58,12 @@ def test_what_cannot_be_done_exits_1_with_the_reason(admin_settings, data_dir, t
         admin(capsys, "job", "--id", "7"),
         admin(capsys, "report", "khong-co.tar.gz"),
         admin(capsys, "rollback", "--by", "lan.nguyen"),
+        # Wrong arguments, as a script may send them: the same shape, not argparse's usage.
+        admin(capsys, "label", "--intent", "greet"),  # no --key
+        admin(capsys, "inbox", "--status", "bogus"),
+        admin(capsys, "inbox", "--limit", "-1"),
+        admin(capsys, "dashboard", "--days", "0"),
+        admin(capsys, "options"),
     ]
     for code, answer in refused:
         assert code == 1
@@ -73,3 +82,6 @@ def test_the_command_prints_json_a_script_can_read(admin_settings, data_dir):
     models = run_module("bot.cli", "admin", "models", env=env, timeout_s=120)
     assert models.returncode == 0, models.stderr[-2000:]
     assert json.loads(models.stdout) == {"live": None, "models": []}
+    wrong = run_module("bot.cli", "admin", "audit", "--limit", "abc", env=env, timeout_s=120)
+    assert wrong.returncode == 1 and "limit" in json.loads(wrong.stdout)["error"], wrong.stderr[-2000:]
+    assert "usage:" not in wrong.stderr

@@ -8,10 +8,12 @@ import json
 import os
 import signal
 import stat
+import subprocess
+import sys
 import time
 from dataclasses import astuple
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 from aiohttp import web
@@ -20,7 +22,7 @@ from bot.admin import audit, models, retrain
 from bot.admin.errors import AdminError
 from bot.admin.server import create_app
 from bot.cli import main
-from bot.settings import Settings, get_settings, load_settings
+from bot.settings import PROJECT_ROOT, Settings, get_settings, load_settings
 from tests.admin.conftest import ADMIN_TOKEN
 from tests.support.servers import BackgroundLoop, Standin
 
@@ -322,14 +324,40 @@ def test_a_killed_retraining_is_shown_failed_and_the_next_one_may_start(settings
     os.kill(retraining_process(), signal.SIGKILL)
 
 
-def retraining_process() -> int:
-    """The retraining this test started, as `ps` shows it: `python -m bot.cli admin retrain`."""
+def test_a_retraining_started_in_the_background_answers_at_once_and_keeps_its_output_to_its_log(settings):
+    # As cron runs it: both streams read through pipes until they close.
+    started = subprocess.run([sys.executable, "-m", "bot.cli", "admin", "retrain", "--background"],
+                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert started.returncode == 0, started.stdout + started.stderr[-2000:]
+    assert json.loads(started.stdout)["state"] == "running"
+    assert retrain.job(settings)["state"] == "running"  # answered while the training goes on
+    log = settings.data_dir / retrain.LOG_FILE
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    os.kill(retraining_process(of=settings.data_dir), signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while retrain.job(settings)["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def retraining_process(of: Optional[Path] = None) -> int:
+    """The retraining this test started (or one of DATA_DIR `of`), as `ps` shows it:
+    `python -m bot.cli admin retrain`."""
     for entry in Path("/proc").iterdir():
         try:
             parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             command = (entry / "cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError, IndexError):
             continue  # not a process, or gone meanwhile
-        if parent == os.getpid() and command[1:5] == [b"-m", b"bot.cli", b"admin", b"retrain"]:
+        if command[1:5] != [b"-m", b"bot.cli", b"admin", b"retrain"]:
+            continue
+        if of is None and parent == os.getpid():
+            return int(entry.name)
+        # One started by a command that has ended: known by its DATA_DIR.
+        try:
+            environment = (entry / "environ").read_bytes().split(b"\0") if of is not None else []
+        except OSError:
+            continue
+        if f"DATA_DIR={of}".encode() in environment:
             return int(entry.name)
     raise AssertionError("no retraining process")
