@@ -7,9 +7,14 @@ that the dialogue can react to them and no action ever needs to know which chann
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from bot.text import fold
+
+# A Vietnamese phone number as people type it: 0905 123 456, 0905.123.456, +84 905123456.
+PHONE = re.compile(r"(?<!\d)(?:\+?84|0)(?:[\s.\-]?\d){8,10}(?!\d)")
 SHARE_LOCATION = "/share_location"
 SEND_PHOTO = "/send_photo"
 SHARE_CONTACT = "/share_contact"
@@ -84,6 +89,26 @@ def photos_from(latest_message: Optional[Dict[str, Any]]) -> List[Dict[str, Any]
 def phone_from(latest_message: Optional[Dict[str, Any]]) -> Optional[str]:
     phone = _metadata(latest_message).get("phone")
     return str(phone) if phone else None
+
+
+# The words a message that gives a phone number names it with ("sdt của em đây nhé").
+_CONTACT_WORDS = frozenset(
+    "sdt sđt so dien thoai lien lac lh cua toi em minh anh chi day nha ne nhe nhen a ah la gui ban oi ma nay "
+    "moi de va co can thi ok goi duoc khi".split())
+
+
+def words_beside_phone(text: str) -> int:
+    """How many words `text` has besides a phone number and the words that name it."""
+    return sum(word not in _CONTACT_WORDS for word in re.findall(r"\w+", fold(PHONE.sub(" ", text or ""))))
+
+
+def typed_phone(text: str) -> Optional[str]:
+    """The phone number typed in `text`, as digits from its leading 0; None if there is none."""
+    match = PHONE.search(text or "")
+    if not match:
+        return None
+    digits = re.sub(r"\D", "", match.group(0))
+    return "0" + digits[2:] if digits.startswith("84") else digits
 
 
 def channel_from(latest_message: Optional[Dict[str, Any]]) -> Optional[str]:

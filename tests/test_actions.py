@@ -746,6 +746,25 @@ async def test_shared_contact_is_stored():
     assert said[0]["phone"] == "0905123456"
 
 
+async def test_a_typed_phone_number_is_stored_and_a_complaint_beside_it_asked_for_again():
+    events, said = await run_action(actions.ActionStorePhone(), make_tracker(
+        "sdt của em 0905.123.456 nhé", "share_contact", active_loop=None))
+    assert events == [{"event": "slot", "timestamp": None, "name": "phone", "value": "0905123456"}]
+    assert responses(said) == ["utter_phone_saved"]
+    # The complaint in the same message is not a report yet: the citizen is asked for it.
+    _, said = await run_action(actions.ActionStorePhone(), make_tracker(
+        "sdt của tôi +84 905123456, đường bể hết rồi", "share_contact", active_loop=None))
+    assert responses(said) == ["utter_phone_saved", "utter_describe_separately"]
+    # During a report its next question follows instead.
+    _, said = await run_action(actions.ActionStorePhone(), make_tracker(
+        "sdt của tôi 0905123456, đường bể hết rồi", "share_contact"))
+    assert responses(said) == ["utter_phone_saved"]
+    # No number at all: never silence.
+    events, said = await run_action(actions.ActionStorePhone(), make_tracker(
+        "sdt của tôi đây", "share_contact", active_loop=None))
+    assert (events, responses(said)) == ([], ["utter_ask_phone"])
+
+
 def turn(text: str, intent: str, *bot_actions: str) -> List[Dict]:
     """Events of one past turn: the user's message, then the bot's actions and action_listen."""
     events = [{"event": "user", "text": text, "parse_data": {"intent": {"name": intent}}}]

@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection, make_url
 
 from bot.admin import audit, store
 from bot.admin.errors import AdminError
-from bot.messages import SEND_PHOTO, SHARE_CONTACT, SHARE_LOCATION
+from bot.messages import PHONE, SEND_PHOTO, SHARE_CONTACT, SHARE_LOCATION
 from bot.report import typed_button
 from bot.settings import Settings
 from bot.text import fold
@@ -58,8 +58,7 @@ OVERLAP = 200
 # the question a "không phải" answers.
 CONTEXT = 80
 _NOT_WORDS = re.compile(r"[\W_]+")
-# A phone number a citizen typed (or the summary repeated) is not kept: it says who they are.
-_PHONE = re.compile(r"(?<!\d)(?:\+?84|0)(?:[\s.\-]?\d){8,10}(?!\d)")
+# A phone number a citizen typed (or the summary repeated) is not kept (PHONE): it says who they are.
 PHONE_MASK = "SĐT"
 EXTERNAL_PREFIX = "EXTERNAL: "  # the text Rasa gives a trigger_intent's user event
 
@@ -108,7 +107,7 @@ def _iso(timestamp: Optional[float]) -> str:
 
 
 def _mask(text: Optional[str]) -> Optional[str]:
-    return _PHONE.sub(PHONE_MASK, text) if text else text
+    return PHONE.sub(PHONE_MASK, text) if text else text
 
 
 def _entity(parse_data: Dict[str, Any], name: str) -> Optional[Dict[str, Any]]:
