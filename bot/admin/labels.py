@@ -204,12 +204,14 @@ def _emergency_guard(chosen: Dict[str, Dict[str, Any]], intent: str) -> None:
                              "chắc chắn đây không phải tình huống khẩn cấp.", 409)
 
 
-def _kept_line(db: sqlite3.Connection, key: str, intent: str, category: Optional[str]) -> Optional[Tuple[str, str]]:
-    """The line an earlier identical label of the group appended: labelled again (a double click, a
-    wording that came back), it is still the one an undo removes."""
-    row = db.execute("SELECT file, line FROM decisions WHERE key = ? AND status = 'labelled' AND intent = ? "
+def _kept_line(db: sqlite3.Connection, key: str, intent: str, category: Optional[str]
+               ) -> Tuple[Optional[Tuple[str, str]], Optional[str]]:
+    """The line an earlier identical label of the group appended, and its address: labelled again
+    (a double click, a wording that came back, another address chosen), that line stays what the
+    training data holds and what an undo removes."""
+    row = db.execute("SELECT file, line, address FROM decisions WHERE key = ? AND status = 'labelled' AND intent = ? "
                      "AND category IS ? AND line IS NOT NULL", (key, intent, category)).fetchone()
-    return (row[0], row[1]) if row else None
+    return ((row[0], row[1]), row[2]) if row else (None, None)
 
 
 def label(settings: Settings, keys: Optional[List[str]], intent: Optional[str], category: Optional[str],
@@ -238,8 +240,9 @@ def label(settings: Settings, keys: Optional[List[str]], intent: Optional[str], 
         with db:
             db.execute("BEGIN IMMEDIATE")
             for key in chosen:
-                line = (file, lines[key]) if key in lines else _kept_line(db, key, intent, category)
-                inbox.decide(db, key, "labelled", who, intent, category, address, line)
+                line, kept_address = ((file, lines[key]), address) if key in lines else _kept_line(
+                    db, key, intent, category)
+                inbox.decide(db, key, "labelled", who, intent, category, kept_address if line else address, line)
                 inbox.forget_decisions(db, key, "discarded")
             # A group thrown away and labelled after all is labelled.
             inbox.set_status(db, chosen, "labelled", among=("open", "discarded"))

@@ -216,6 +216,20 @@ async def test_an_undo_removes_exactly_the_line_its_label_wrote(admin_settings, 
     assert undone[-1]["texts"] == ["nước cống tràn lên kiệt 21 Phan Chu Trinh"]
 
 
+async def test_labelled_again_with_another_address_the_decision_says_what_the_file_holds(
+        admin_settings, data_dir, training_dir):
+    await missed(data_dir, "nước cống tràn lên kiệt 21 Phan Chu Trinh")
+    [key] = [group["key"] for group in inbox.groups()["groups"]]
+    labels.label(admin_settings, [key], "report_issue", "cap_thoat_nuoc", "kiệt 21 Phan Chu Trinh", WHO)
+    written = training_files(training_dir)
+    again = labels.label(admin_settings, [key], "report_issue", "cap_thoat_nuoc", "Phan Chu Trinh", WHO)
+    assert again["written"] == [] and training_files(training_dir) == written
+    [group] = inbox.groups("labelled")["groups"]
+    assert group["decision"]["address"] == "kiệt 21 Phan Chu Trinh"  # the line in the file
+    [removed] = labels.undo(admin_settings, [key], WHO)["removed"]
+    assert removed["text"] == "nước cống tràn lên [kiệt 21 Phan Chu Trinh](address)"
+
+
 async def test_a_wording_taken_for_an_emergency_is_labelled_otherwise_only_when_confirmed(
         admin_settings, data_dir, training_dir):
     await store_said(data_dir, "khói bốc lên từ bãi rác kiệt 8 Trần Phú", "emergency", 0.41)
