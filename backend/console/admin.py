@@ -249,7 +249,7 @@ async def inbox(request: web.Request) -> web.Response:
         "pages": max(1, -(-total // PER_PAGE)), "total_groups": total,
         "total_messages": int(found.get("total_messages", 0)), "intents": intents, "categories": categories,
         "bulk": kept if kept.get("ref") == "bulk" else {},
-        "any_emergency": any(g["emergency"] for g in groups),
+        "any_emergency": any(g["emergency"] or g["danger_asked"] for g in groups),
     })
 
 
@@ -287,6 +287,7 @@ def _group(group: Dict[str, Any], categories: Dict[str, str], intents: Set[str],
         "guess": " · ".join(shown_guess), "hint": hint_text, "previous": group.get("previous") or "",
         "channels": ", ".join(f"{name} ({n})" for name, n in (group.get("channels") or {}).items()),
         "last_seen": _when(group.get("last_seen")), "emergency": guess.get("intent") == "emergency",
+        "danger_asked": bool(guess.get("danger_asked")),
         "decision": _decision(group.get("decision"), categories), **form,
     }
 

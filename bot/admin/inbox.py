@@ -38,6 +38,7 @@ from sqlalchemy import create_engine
 from sqlalchemy import text as sql
 from sqlalchemy.engine import Connection, make_url
 
+from bot import danger
 from bot.admin import audit, store
 from bot.admin.errors import AdminError
 from bot.messages import PHONE, SEND_PHOTO, SHARE_CONTACT, SHARE_LOCATION
@@ -130,7 +131,9 @@ def _guess(parse_data: Dict[str, Any]) -> Dict[str, Any]:
     category_confidence = _confidence(category) if category else None
     return {"intent": intent.get("name"), "intent_confidence": round(float(intent.get("confidence") or 0), 3),
             "category": category.get("value"),
-            "category_confidence": None if category_confidence is None else round(category_confidence, 3)}
+            "category_confidence": None if category_confidence is None else round(category_confidence, 3),
+            # The assistant asked "is anyone in danger right now?" (bot/danger.py).
+            "danger_asked": danger.worth_asking(parse_data)}
 
 
 def from_citizen(event: Dict[str, Any]) -> bool:

@@ -197,11 +197,17 @@ def _validate(settings: Settings, keys: List[str], intent: Optional[str], catego
 
 
 def _emergency_guard(chosen: Dict[str, Dict[str, Any]], intent: str) -> None:
+    if intent == EMERGENCY:
+        return
     for group in chosen.values():
-        if group["guess"]["intent"] == EMERGENCY and intent != EMERGENCY:
+        if group["guess"]["intent"] == EMERGENCY:
             raise AdminError(f"Trợ lý đã hiểu “{group['text']}” là tình huống khẩn cấp (emergency) và đã đưa "
                              f"các số khẩn cấp. Gán nhãn “{intent}” sẽ dạy nó không đưa nữa: hãy xác nhận nếu "
                              "chắc chắn đây không phải tình huống khẩn cấp.", 409)
+        if group["guess"].get("danger_asked"):
+            raise AdminError(f"Trợ lý đã hỏi người gửi “{group['text']}” có ai đang gặp nguy hiểm không. Gán nhãn "
+                             f"“{intent}” có thể dạy nó thôi hỏi: hãy xác nhận nếu chắc chắn đây không phải "
+                             "tình huống khẩn cấp.", 409)
 
 
 def _kept_line(db: sqlite3.Connection, key: str, intent: str, category: Optional[str]

@@ -66,7 +66,8 @@ async def test_misses_are_grouped_with_and_without_marks_counted_and_sorted(data
     assert pole["channels"] == {"telegram": 1, "zalo": 1, "web": 1}
     assert groups["rac day kiet 12 le loi"]["reasons"] == {"low_category": 1}
     assert groups["rac day kiet 12 le loi"]["guess"] == {"intent": "report_issue", "intent_confidence": 0.93,
-                                                          "category": "moi_truong", "category_confidence": 0.35}
+                                                          "category": "moi_truong", "category_confidence": 0.35,
+                                                          "danger_asked": False}
     assert groups["cho hoi gia ve tau ra ha noi"]["reasons"] == {"out_of_scope": 1}
     phone = groups["goi em so sdt nhe"]
     assert phone["text"] == "gọi em số SĐT nhé" and phone["previous"] == "Bạn cần gì ạ?"
@@ -160,7 +161,8 @@ async def test_a_complaint_whose_category_was_not_found_is_in_the_inbox(data_dir
                            "nha van hoa to 5 de do dac lung tung"}
     assert all(group["reasons"] == {"no_category": 1} for group in groups.values())
     assert groups["nha van hoa to 5 de do dac lung tung"]["guess"] == {
-        "intent": "report_issue", "intent_confidence": 0.7, "category": None, "category_confidence": None}
+        "intent": "report_issue", "intent_confidence": 0.7, "category": None, "category_confidence": None,
+        "danger_asked": False}
 
 
 async def test_a_button_word_typed_at_its_question_is_understood(data_dir):

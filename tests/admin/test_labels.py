@@ -250,6 +250,22 @@ async def test_a_wording_taken_for_an_emergency_is_labelled_otherwise_only_when_
     assert entry["detail"]["texts"] == ["khói bốc lên từ bãi rác kiệt 8 Trần Phú"]
 
 
+async def test_a_wording_the_assistant_asked_about_danger_is_labelled_otherwise_only_when_confirmed(
+        admin_settings, data_dir, training_dir):
+    # An unsure complaint, but enough like an emergency that the citizen was asked whether anyone is in danger.
+    await store_said(data_dir, "thằng bé nhà bên té xuống mương nước sâu", "report_issue", 0.45,
+                     category="cap_thoat_nuoc", emergency_signs=0.35)
+    inbox.scan(admin_settings)
+    [group] = inbox.groups()["groups"]
+    assert group["guess"]["danger_asked"] is True
+    before = training_files(training_dir)
+    with pytest.raises(AdminError) as refused:
+        labels.label(admin_settings, [group["key"]], "report_issue", "cap_thoat_nuoc", None, WHO)
+    assert refused.value.status == 409 and "nguy hiểm" in str(refused.value)
+    assert training_files(training_dir) == before
+    labels.label(admin_settings, [group["key"]], "emergency", None, None, WHO)  # the emergency itself: no question
+
+
 async def test_undo_and_the_emergency_confirmation_over_http_and_the_shell(admin_settings, data_dir, training_dir,
                                                                            aiohttp_client, capsys):
     await store_said(data_dir, "có người té xuống sông Hương ở bến Tòa Khâm", "emergency", 0.45)

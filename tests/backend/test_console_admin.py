@@ -255,6 +255,16 @@ async def test_an_emergency_is_labelled_otherwise_only_when_the_admin_is_sure(co
     assert service.asked("POST", "/inbox/label")[3]["confirm_emergency"] is True
 
 
+async def test_a_message_whose_citizen_was_asked_about_danger_asks_the_admin_to_be_sure(console, service):
+    [lamp] = [g for g in service.groups if g["key"] == LAMP]
+    lamp["guess"]["danger_asked"] = True
+    page = await (await admin_of(console)).page("/console/admin/")
+    shown = card(page, LAMP)
+    assert "Trợ lý đã hỏi người gửi <strong>có ai đang gặp nguy hiểm không</strong>" in shown
+    assert 'name="confirm_emergency" value="yes">' in shown
+    assert "Tôi chắc chắn đây không phải tin khẩn cấp" in page[page.index('id="bulk"'):]
+
+
 async def test_a_decision_is_shown_with_who_and_when_and_undone(console, service):
     admin = await admin_of(console)
     await admin.page("/console/admin/")

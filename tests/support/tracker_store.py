@@ -21,10 +21,11 @@ from tools import supervise
 async def store_said(data_dir: Path, text: str, intent: str, confidence: float, *,
                      channel: str = "telegram", previous: Optional[str] = None,
                      category: Optional[str] = None, category_confidence: float = 0.9,
-                     sender: Optional[str] = None) -> str:
+                     sender: Optional[str] = None, emergency_signs: float = 0.0) -> str:
     """Stores a citizen's `text`, understood as `intent` with `confidence` (and the `category`
-    entity, when given), after the assistant said `previous`, then the fallback action when the
-    intent is a fallback; the sender id (a new one unless given)."""
+    entity, when given; `emergency_signs`, the emergency's rank), after the assistant said
+    `previous`, then the fallback action when the intent is a fallback; the sender id (a new one
+    unless given)."""
     sender = sender or f"{channel}:{uuid.uuid4().hex[:8]}"
     entities: List[Dict[str, Any]] = []
     if category:
@@ -32,6 +33,8 @@ async def store_said(data_dir: Path, text: str, intent: str, confidence: float, 
                          "extractor": "CategoryClassifier"})
     parse_data = {"text": text, "intent": {"name": intent, "confidence": confidence},
                   "intent_ranking": [{"name": intent, "confidence": confidence}], "entities": entities}
+    if emergency_signs:
+        parse_data["intent_ranking"].append({"name": "emergency", "confidence": emergency_signs})
     events: List[Event] = [ActionExecuted("action_listen")]
     if previous:
         events.insert(0, BotUttered(previous))
