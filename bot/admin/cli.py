@@ -75,6 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         command.add_argument("--by", default=None, help="who acts, for the audit log (default cli:$USER)")
         return command
 
+    sub.add_parser("options", help="the intents and categories a label may name")
     show = sub.add_parser("inbox", help="messages not understood, grouped, most frequent first")
     show.add_argument("--status", choices=store.STATUSES, default="open")
     show.add_argument("--limit", type=bounded("limit"), default=100)
@@ -114,6 +115,8 @@ def _progress(job: Dict[str, Any]) -> None:
 def _operate(settings: Settings, args: argparse.Namespace) -> Any:
     who = args.by if getattr(args, "by", None) else default_who()
     command = args.admin_command
+    if command == "options":
+        return labels.options(settings)
     if command == "inbox":
         inbox.scan(settings)
         return inbox.groups(args.status, args.limit, args.offset)

@@ -24,6 +24,9 @@ def test_an_admin_labels_from_the_shell_and_the_audit_says_who(admin_settings, d
     code, page = admin(capsys, "inbox")
     assert code == 0
     assert [group["count"] for group in page["groups"]] == [2, 1]
+    code, options = admin(capsys, "options")  # what a script may name
+    assert code == 0 and "report_issue" in options["intents"]
+    assert "moi_truong" in [category["code"] for category in options["categories"]]
     rubbish, other = page["groups"]
 
     code, result = admin(capsys, "label", "--key", rubbish["key"], "--intent", "report_issue",
@@ -63,7 +66,7 @@ def test_what_cannot_be_done_exits_1_with_the_reason(admin_settings, data_dir, t
         admin(capsys, "inbox", "--status", "bogus"),
         admin(capsys, "inbox", "--limit", "-1"),
         admin(capsys, "dashboard", "--days", "0"),
-        admin(capsys, "options"),
+        admin(capsys, "labels"),  # no such command
     ]
     for code, answer in refused:
         assert code == 1
