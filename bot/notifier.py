@@ -149,16 +149,12 @@ class Notifier:
             if failure:
                 return failure
             notices.said(notice)
-        elif notice.sending:  # the follow-up may have run: after the message, in the conversation
-            since, failure = await proactive.events_since(self.http, self.settings, notice.sender_id, key)
-            if failure:
-                return failure
-            if since is not None and proactive.triggered(since, RESOLVED_INTENT):
-                return None
         if notice.item.get("state") == "resolved" and not notice.item.get(FOLLOWER):
             notices.sending(notice)
-            return await proactive.trigger(self.http, self.settings, notice.sender_id, RESOLVED_INTENT,
-                                           {"report_id": notice.item["service_request_id"]})
+            # Said at an earlier attempt that was sending: that attempt's question may have run.
+            return await proactive.trigger_once(self.http, self.settings, notice.sender_id, key, RESOLVED_INTENT,
+                                                {"report_id": notice.item["service_request_id"]},
+                                                maybe_triggered=notice.said and notice.sending)
         return None
 
 

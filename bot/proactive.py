@@ -9,7 +9,8 @@ to (`get_output_channel()`), and Rasa then keeps nothing of the message in the c
 
 A message Rasa took but answered too late (or whose worker died waiting) may have reached the
 citizen: it carries a key in its metadata (MARK), and the next attempt looks for that key in the
-conversation before saying it again (`say_once`), as Rasa's API has no idempotency key of its own.
+conversation before saying it again (`say_once`; a follow-up run after it, `trigger_once`), as
+Rasa's API has no idempotency key of its own.
 """
 from __future__ import annotations
 
@@ -98,6 +99,19 @@ async def trigger(http: aiohttp.ClientSession, settings: Settings, sender_id: st
     """Runs the conversation on as if the citizen had said `intent`; why it failed, or None."""
     url = _url(settings, sender_id, "trigger_intent", output_channel="latest")
     return (await _call(http, settings, "POST", url, {"name": intent, "entities": entities}))[1]
+
+
+async def trigger_once(http: aiohttp.ClientSession, settings: Settings, sender_id: str, key: str, intent: str,
+                       entities: Dict[str, Any], maybe_triggered: bool = False) -> Optional[str]:
+    """`trigger` after the message said with `key`, unless an earlier attempt that may have
+    reached Rasa (`maybe_triggered`) did run it."""
+    if maybe_triggered:
+        since, failure = await events_since(http, settings, sender_id, key)
+        if failure:
+            return failure
+        if since is not None and triggered(since, intent):
+            return None
+    return await trigger(http, settings, sender_id, intent, entities)
 
 
 def triggered(events: Events, intent: str) -> bool:
